@@ -1,0 +1,19 @@
+// Op registration: signatures and docstrings; the checks live in csrc/ops.
+#include <pybind11/pybind11.h>
+
+#include "ops/bias_activation.h"
+#include "ops/matmul.h"
+
+namespace py = pybind11;
+
+namespace pyfastnn {
+
+void bind_ops(py::module_& m) {
+  m.def("matmul", &ops::matmul, py::arg("a"), py::arg("b"), py::arg("bias") = py::none(),
+        py::arg("activation") = py::none(), py::arg("trans_a") = false, py::arg("trans_b") = false,
+        "act(a @ b + bias) on the CPU; a (M,K)|(B,M,K), b (K,N)|(B,K,N), float32 or float64");
+  m.def("bias_activation", &ops::bias_activation, py::arg("x"), py::arg("bias") = py::none(),
+        py::arg("activation") = py::none(), "act(x + bias) for a 2-D float array x and bias (cols,)");
+}
+
+}  // namespace pyfastnn

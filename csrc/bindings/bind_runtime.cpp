@@ -1,0 +1,66 @@
+// Runtime queries and settings: ISA level, threads, caches, peak FLOP rate.
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <vector>
+
+#include "cpu/peak/peak.h"
+#include "runtime/cpu_info.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
+
+namespace py = pybind11;
+
+namespace pyfastnn {
+
+namespace {
+
+// Runs the FMA loop on n threads at once; returns total GFLOP/s.
+double measure_peak_gflops(int nthreads, std::int64_t iters) {
+  py::gil_scoped_release release;
+  const CpuIsa isa = active_isa();
+  cpu::fma_peak_loop(isa, iters / 10);  // warm up clocks and the pool
+  std::vector<std::int64_t> flops(static_cast<std::size_t>(nthreads), 0);
+  auto task = [&](int tid, int) { flops[static_cast<std::size_t>(tid)] = cpu::fma_peak_loop(isa, iters); };
+  const auto t0 = std::chrono::steady_clock::now();
+  parallel_run(nthreads, TaskRef(task));
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double total = 0;
+  for (auto f : flops) total += static_cast<double>(f);
+  return total / sec * 1e-9;
+}
+
+}  // namespace
+
+void bind_runtime(py::module_& m) {
+  m.def("cpu_isa", [] { return std::string(isa_name(active_isa())); }, "ISA level in use");
+  m.def("best_cpu_isa", [] { return std::string(isa_name(cpu_info().best_isa)); },
+        "Highest ISA level this CPU and OS support");
+  m.def("isa_override_warning", [] { return isa_override_warning(); });
+  m.def("_set_cpu_isa", [](const std::string& name) {
+    CpuIsa isa;
+    if (!parse_isa(name.c_str(), &isa))
+      throw py::value_error("set_cpu_isa: argument 'isa' must be 'scalar', 'avx2' or 'avx512', got '" + name + "'");
+    if (!set_active_isa(isa))
+      throw py::value_error("set_cpu_isa: this CPU does not support '" + name + "'");
+  });
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: argument 'n' must be >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  });
+  m.def("cpu_info", [] {
+    const CpuInfo& c = cpu_info();
+    py::dict d;
+    d["l1d_bytes"] = c.l1d_bytes;
+    d["l2_bytes"] = c.l2_bytes;
+    d["l3_bytes"] = c.l3_bytes;
+    d["physical_cores"] = c.physical_cores;
+    d["logical_cpus"] = c.logical_cpus;
+    return d;
+  });
+  m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("nthreads"), py::arg("iters") = 20000000,
+        "fp32 GFLOP/s of a register-only FMA loop on nthreads threads at the active ISA level");
+}
+
+}  // namespace pyfastnn

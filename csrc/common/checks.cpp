@@ -1,0 +1,83 @@
+#include "common/checks.h"
+
+#include <limits>
+
+namespace pyfastnn {
+
+void raise_type_error(const std::string& op, const std::string& msg) { throw py::type_error(op + ": " + msg); }
+void raise_value_error(const std::string& op, const std::string& msg) { throw py::value_error(op + ": " + msg); }
+void raise_memory_error(const std::string& op, const std::string& msg) {
+  PyErr_SetString(PyExc_MemoryError, (op + ": " + msg).c_str());
+  throw py::error_already_set();
+}
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+DType dtype_of(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  if (dt.kind() != 'f' || (dt.byteorder() != '=' && dt.byteorder() != '<' && dt.byteorder() != '|'))
+    return DType::other;
+  if (dt.itemsize() == 4) return DType::f32;
+  if (dt.itemsize() == 8) return DType::f64;
+  return DType::other;
+}
+
+py::array require_array(const std::string& op, const char* name, const py::handle& obj) {
+  if (!py::isinstance<py::array>(obj))
+    raise_type_error(op, std::string("argument '") + name + "' must be an array, got " +
+                             py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+DType require_float(const std::string& op, const char* name, const py::array& a) {
+  const DType dt = dtype_of(a);
+  if (dt == DType::other)
+    raise_type_error(op, std::string("argument '") + name + "' has dtype " + dtype_str(a) +
+                             "; expected float32 or float64");
+  return dt;
+}
+
+void require_ndim(const std::string& op, const char* name, const py::array& a, int lo, int hi) {
+  if (a.ndim() < lo || a.ndim() > hi) {
+    const std::string want = lo == hi ? std::to_string(lo) + "-D" : std::to_string(lo) + "-D to " + std::to_string(hi) + "-D";
+    raise_value_error(op, std::string("argument '") + name + "' must be " + want + ", got shape " + shape_str(a));
+  }
+}
+
+py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* strides) {
+  const py::ssize_t item = a.itemsize();
+  bool ok = true;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) ok = ok && (a.strides(i) % item == 0);
+  py::array out = a;
+  if (!ok) out = py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
+  strides->resize(out.ndim());
+  for (py::ssize_t i = 0; i < out.ndim(); ++i) (*strides)[i] = out.strides(i) / item;
+  return out;
+}
+
+std::int64_t checked_numel(const std::string& op, const char* what, const std::vector<std::int64_t>& dims,
+                           std::size_t itemsize) {
+  const std::int64_t limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(itemsize);
+  std::int64_t n = 1;
+  for (std::int64_t d : dims) {
+    if (d != 0 && n > limit / d) {
+      std::string s = "(";
+      for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+      raise_memory_error(op, std::string(what) + " of shape " + s + ") is too large to allocate");
+    }
+    n *= d;
+  }
+  return n;
+}
+
+}  // namespace pyfastnn

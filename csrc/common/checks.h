@@ -1,0 +1,40 @@
+// Argument checks at the Python boundary: every message starts with the op
+// and names the argument, what was expected and what was given.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyfastnn {
+
+namespace py = pybind11;
+
+enum class DType { f32, f64, other };
+
+[[noreturn]] void raise_type_error(const std::string& op, const std::string& msg);
+[[noreturn]] void raise_value_error(const std::string& op, const std::string& msg);
+[[noreturn]] void raise_memory_error(const std::string& op, const std::string& msg);
+
+std::string shape_str(const py::array& a);
+std::string dtype_str(const py::array& a);
+DType dtype_of(const py::array& a);
+
+// The argument as a numpy array (TypeError for anything else).
+py::array require_array(const std::string& op, const char* name, const py::handle& obj);
+// float32 or float64 in native byte order (TypeError otherwise).
+DType require_float(const std::string& op, const char* name, const py::array& a);
+void require_ndim(const std::string& op, const char* name, const py::array& a, int lo, int hi);
+
+// Element strides of a numpy array; copies the array to C order first when a
+// byte stride is not a whole number of elements (e.g. a field of a record).
+py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* strides);
+
+// Product of dims as int64, raising MemoryError naming op/what on overflow
+// or when the bytes would not fit in the address space.
+std::int64_t checked_numel(const std::string& op, const char* what, const std::vector<std::int64_t>& dims,
+                           std::size_t itemsize);
+
+}  // namespace pyfastnn

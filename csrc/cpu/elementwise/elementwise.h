@@ -1,0 +1,25 @@
+// Elementwise kernels per ISA level (the same math as the GEMM epilogue).
+#pragma once
+#include <cstdint>
+
+#include "common/activation.h"
+#include "runtime/cpu_info.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+template <class T>
+struct ElementwiseKernels {
+  // y[r, :] = act(y[r, :] + bias) for r in [0, rows), in place, row-major.
+  void (*bias_activation_rows)(T* y, const T* bias, std::int64_t rows, std::int64_t cols, Activation act);
+};
+
+template <class T>
+const ElementwiseKernels<T>& elementwise_kernels(CpuIsa isa);
+
+void elementwise_kernels_scalar(ElementwiseKernels<float>* f32, ElementwiseKernels<double>* f64);
+void elementwise_kernels_avx2(ElementwiseKernels<float>* f32, ElementwiseKernels<double>* f64);
+void elementwise_kernels_avx512(ElementwiseKernels<float>* f32, ElementwiseKernels<double>* f64);
+
+}  // namespace cpu
+}  // namespace pyfastnn

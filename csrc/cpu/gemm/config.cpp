@@ -1,0 +1,71 @@
+// Cache blocking from the detected cache sizes, and the kernel-set table.
+#include <algorithm>
+#include <cstdlib>
+
+#include "cpu/gemm/gemm.h"
+#include "cpu/gemm/kernels.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+namespace {
+
+std::int64_t round_down(std::int64_t v, std::int64_t unit) { return std::max(unit, v / unit * unit); }
+
+long env_or(const char* name, long fallback) {
+  // Tuning overrides (PYFASTNN_GEMM_KC / _NB / _MB), for benchmarks only.
+  const char* v = std::getenv(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  return (end != v && x > 0) ? x : fallback;
+}
+
+}  // namespace
+
+GemmBlocking gemm_blocking(int mr, int nr, std::size_t elem_size) {
+  const CpuInfo& info = cpu_info();
+  GemmBlocking g;
+  // An A sliver (mr x kc) should take about a quarter of L1, leaving room for
+  // the B slivers streaming through and the C tile.
+  const std::int64_t kc = static_cast<std::int64_t>(info.l1d_bytes / 4 / (mr * elem_size));
+  g.kc = static_cast<int>(env_or("PYFASTNN_GEMM_KC", std::clamp<std::int64_t>(kc / 8 * 8, 64, 512)));
+  // The packed B block (kc x nb) takes about half of the per-core L2.
+  const std::int64_t nb = static_cast<std::int64_t>(info.l2_bytes / 2 / (g.kc * elem_size));
+  g.nb = round_down(env_or("PYFASTNN_GEMM_NB", static_cast<long>(std::clamp<std::int64_t>(nb, nr, 4096))), nr);
+  // The shared packed A block (mb x kc) takes up to a quarter of L3.
+  const std::int64_t mb = static_cast<std::int64_t>(info.l3_bytes / 4 / (g.kc * elem_size));
+  g.mb = round_down(env_or("PYFASTNN_GEMM_MB", static_cast<long>(std::clamp<std::int64_t>(mb, mr, 1 << 14))), mr);
+  return g;
+}
+
+namespace {
+
+struct KernelTable {
+  GemmKernelSet<float> f32[3];
+  GemmKernelSet<double> f64[3];
+  KernelTable() {
+    gemm_kernels_scalar(&f32[0], &f64[0]);
+    gemm_kernels_avx2(&f32[1], &f64[1]);
+    gemm_kernels_avx512(&f32[2], &f64[2]);
+  }
+};
+
+const KernelTable& kernel_table() {
+  static const KernelTable table;
+  return table;
+}
+
+}  // namespace
+
+template <>
+const GemmKernelSet<float>& gemm_kernels<float>(CpuIsa isa) {
+  return kernel_table().f32[static_cast<int>(isa)];
+}
+template <>
+const GemmKernelSet<double>& gemm_kernels<double>(CpuIsa isa) {
+  return kernel_table().f64[static_cast<int>(isa)];
+}
+
+}  // namespace cpu
+}  // namespace pyfastnn

@@ -1,0 +1,59 @@
+// C = act(A·B + bias) for row-major C, A and B given by pointer and element
+// strides (any layout, transposed views included). The ISA-independent side
+// of the GEMM: kernel-set tables, blocking, and the threaded loop nest.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "common/activation.h"
+#include "runtime/cpu_info.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+// One ISA level's packing routines and macro-kernel for element type T.
+template <class T>
+struct GemmKernelSet {
+  int mr;  // rows of the register tile (broadcast from packed A)
+  int nr;  // columns of the register tile (vector loads from packed B)
+  // Packs mc rows x kc columns of A into slivers of mr rows (k-major inside
+  // a sliver), zero-padding the last sliver.
+  void (*pack_a)(std::int64_t mc, int kc, const T* a, std::ptrdiff_t rs, std::ptrdiff_t cs, T* ap);
+  // Packs kc rows x nc columns of B into slivers of nr columns, zero-padded.
+  void (*pack_b)(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff_t cs, T* bp);
+  // Loops 2 and 1: the slivers of a packed A block against those of a packed
+  // B block. accumulate: add to C (later k blocks); last: the k block that
+  // finishes C, so bias and activation are applied to each tile while hot.
+  void (*macro_kernel)(std::int64_t mc, std::int64_t nc, int kc, const T* ap, const T* bp, T* c,
+                       std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act);
+};
+
+template <class T>
+const GemmKernelSet<T>& gemm_kernels(CpuIsa isa);
+
+// Cache blocking for one kernel set: kc (depth of a k block; a packed A sliver
+// mr x kc stays in L1), nb (columns of a packed B block, kc x nb in L2), mb
+// (rows of the shared packed A block, mb x kc in a slice of L3).
+struct GemmBlocking {
+  int kc;
+  std::int64_t nb;
+  std::int64_t mb;
+};
+GemmBlocking gemm_blocking(int mr, int nr, std::size_t elem_size);
+
+struct StridedMatrix {
+  const void* data;
+  std::ptrdiff_t rs;  // element stride between rows
+  std::ptrdiff_t cs;  // element stride between columns
+};
+
+// Batched GEMM: for each b < batch, C_b (M x N, row-major, ldc = N, batch
+// stride M*N) = act(A_b · B_b + bias). Batch strides may be 0 (broadcast).
+// Runs on the library's thread pool; nthreads <= 0 means get_num_threads().
+template <class T>
+void gemm(std::int64_t batch, std::int64_t M, std::int64_t N, std::int64_t K, StridedMatrix a,
+          std::ptrdiff_t a_batch_stride, StridedMatrix b, std::ptrdiff_t b_batch_stride, T* c,
+          const T* bias, Activation act, int nthreads = 0);
+
+}  // namespace cpu
+}  // namespace pyfastnn

@@ -1,0 +1,54 @@
+// The register tile: MR x (NV vectors) accumulators, one broadcast of A and
+// NV loads of B per k step. Everything else in the GEMM exists to keep this
+// loop fed from L1.
+#pragma once
+#include <cstddef>
+
+#include "cpu/vec/vec.h"
+
+namespace pyfastnn {
+namespace cpu {
+namespace PFN_ISA_NS {
+
+// c[0:MR, 0:NV*W] (+)= ap[sliver] · bp[sliver], W = Vec<T>::size.
+// ap: kc x MR (k-major), bp: kc x NV*W (k-major), c row stride ldc.
+template <class T, int MR, int NV>
+void microkernel(int kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c,
+                 std::ptrdiff_t ldc, bool accumulate) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+
+  for (int k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) b[j] = V::load(bp + j * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V a = V::broadcast(ap[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(a, b[j], acc[i][j]);
+    }
+    ap += MR;
+    bp += NV * W;
+  }
+
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    T* row = c + i * ldc;
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) {
+      V v = acc[i][j];
+      if (accumulate) v = v + V::load(row + j * W);
+      v.store(row + j * W);
+    }
+  }
+}
+
+}  // namespace PFN_ISA_NS
+}  // namespace cpu
+}  // namespace pyfastnn

@@ -1,0 +1,134 @@
+// Elementwise math on Vec<T>: exp, sigmoid, tanh, gelu, and the fused
+// bias + activation applied to one row of an output tile. float is fully
+// vectorised; double (used for gradient checks) calls libm for the
+// transcendental parts, where accuracy matters more than speed.
+#pragma once
+#include <cmath>
+
+#include "common/activation.h"
+#include "cpu/vec/vec.h"
+
+namespace pyfastnn {
+namespace cpu {
+namespace PFN_ISA_NS {
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2), |r| <= ln2 / 2, and a Taylor
+// polynomial for e^r (degree 7 is below float's half-ulp on that interval).
+inline Vec<float> vexp(Vec<float> x) {
+  using V = Vec<float>;
+  // min(hi, max(lo, x)) keeps a NaN in x (the second operand wins).
+  x = V::min(V::broadcast(88.0f), V::max(V::broadcast(-87.0f), x));
+  const V n = V::round(x * V::broadcast(1.44269504088896341f));
+  V r = V::fma(n, V::broadcast(-0.693145751953125f), x);
+  r = V::fma(n, V::broadcast(-1.42860682030941723e-6f), r);
+  V p = V::broadcast(1.0f / 5040);
+  p = V::fma(p, r, V::broadcast(1.0f / 720));
+  p = V::fma(p, r, V::broadcast(1.0f / 120));
+  p = V::fma(p, r, V::broadcast(1.0f / 24));
+  p = V::fma(p, r, V::broadcast(1.0f / 6));
+  p = V::fma(p, r, V::broadcast(0.5f));
+  p = V::fma(p, r, V::broadcast(1.0f));
+  p = V::fma(p, r, V::broadcast(1.0f));
+  return p * V::pow2n(n);
+}
+
+inline Vec<float> vsigmoid(Vec<float> x) {
+  using V = Vec<float>;
+  const V one = V::broadcast(1.0f);
+  return one / (one + vexp(V::zero() - x));
+}
+
+// tanh: an odd Taylor series where 1 - e^{-2|x|} would cancel (|x| < 0.3),
+// (1 - e) / (1 + e) with e = e^{-2|x|} elsewhere.
+inline Vec<float> vtanh(Vec<float> x) {
+  using V = Vec<float>;
+  const V a = V::abs(x);
+  const V e = vexp(V::broadcast(-2.0f) * a);
+  const V one = V::broadcast(1.0f);
+  const V big = (one - e) / (one + e);
+  const V signed_big = V::select_lt(x, V::zero(), V::zero() - big, big);
+  const V x2 = x * x;
+  V p = V::broadcast(-1382.0f / 155925);
+  p = V::fma(p, x2, V::broadcast(62.0f / 2835));
+  p = V::fma(p, x2, V::broadcast(-17.0f / 315));
+  p = V::fma(p, x2, V::broadcast(2.0f / 15));
+  p = V::fma(p, x2, V::broadcast(-1.0f / 3));
+  const V small = V::fma(p * x2, x, x);
+  return V::select_lt(a, V::broadcast(0.3f), small, signed_big);
+}
+
+// gelu(x) = x * Phi(x) with Phi from erfc(|x|/sqrt 2), using the Chebyshev
+// fit erfc(z) = t exp(-z^2 + P(t)), t = 2 / (2 + z), whose relative error is
+// below 1.2e-7 for all z >= 0 — so the left tail stays accurate too.
+inline Vec<float> vgelu(Vec<float> x) {
+  using V = Vec<float>;
+  const V z = V::abs(x) * V::broadcast(0.70710678118654752f);
+  const V t = V::broadcast(2.0f) / (V::broadcast(2.0f) + z);
+  V p = V::broadcast(0.17087277f);
+  p = V::fma(p, t, V::broadcast(-0.82215223f));
+  p = V::fma(p, t, V::broadcast(1.48851587f));
+  p = V::fma(p, t, V::broadcast(-1.13520398f));
+  p = V::fma(p, t, V::broadcast(0.27886807f));
+  p = V::fma(p, t, V::broadcast(-0.18628806f));
+  p = V::fma(p, t, V::broadcast(0.09678418f));
+  p = V::fma(p, t, V::broadcast(0.37409196f));
+  p = V::fma(p, t, V::broadcast(1.00002368f));
+  p = V::fma(p, t, V::broadcast(-1.26551223f));
+  const V half_erfc = V::broadcast(0.5f) * t * vexp(p - z * z);
+  const V phi = V::select_lt(x, V::zero(), half_erfc, V::broadcast(1.0f) - half_erfc);
+  return x * phi;
+}
+
+template <class V>
+inline V apply_activation(V x, Activation act);
+
+template <>
+inline Vec<float> apply_activation(Vec<float> x, Activation act) {
+  switch (act) {
+    case Activation::relu: return Vec<float>::max(Vec<float>::zero(), x);
+    case Activation::gelu: return vgelu(x);
+    case Activation::sigmoid: return vsigmoid(x);
+    case Activation::tanh: return vtanh(x);
+    case Activation::none: break;
+  }
+  return x;
+}
+
+inline double activation_scalar(double x, Activation act) {
+  switch (act) {
+    case Activation::relu: return x > 0.0 || x != x ? x : 0.0;
+    case Activation::gelu: return 0.5 * x * std::erfc(-x * 0.70710678118654752440);
+    case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Activation::tanh: return std::tanh(x);
+    case Activation::none: break;
+  }
+  return x;
+}
+
+// y[0:n] = act(y[0:n] + bias[0:n]); bias may be null.
+inline void bias_activation_row(float* y, const float* bias, int n, Activation act) {
+  using V = Vec<float>;
+  int j = 0;
+  for (; j + V::size <= n; j += V::size) {
+    V v = V::load(y + j);
+    if (bias) v = v + V::load(bias + j);
+    apply_activation(v, act).store(y + j);
+  }
+  if (j < n) {
+    const int rest = n - j;
+    V v = V::load_partial(y + j, rest);
+    if (bias) v = v + V::load_partial(bias + j, rest);
+    apply_activation(v, act).store_partial(y + j, rest);
+  }
+}
+
+inline void bias_activation_row(double* y, const double* bias, int n, Activation act) {
+  if (bias)
+    for (int j = 0; j < n; ++j) y[j] += bias[j];
+  if (act != Activation::none)
+    for (int j = 0; j < n; ++j) y[j] = activation_scalar(y[j], act);
+}
+
+}  // namespace PFN_ISA_NS
+}  // namespace cpu
+}  // namespace pyfastnn

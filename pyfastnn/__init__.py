@@ -1,0 +1,44 @@
+"""pyfastnn: a small, fast neural-network library.
+
+Hot paths are hand-written C++ (SIMD per ISA level, the library's own thread
+pool) and CUDA kernels; this package is the thin Python layer over them.
+"""
+from __future__ import annotations
+
+from . import _backend, ops
+from ._backend import _core
+
+__version__ = "0.1.0"
+
+__all__ = ["ops", "backend_info", "set_num_threads", "get_num_threads", "__version__"]
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads the CPU kernels use (>= 1)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: argument 'n' must be an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the CPU kernels use: PYFASTNN_NUM_THREADS, else one per physical core."""
+    return _core.get_num_threads()
+
+
+def backend_info() -> dict:
+    """What runs where: CPU ISA level, threads, caches, and CUDA status."""
+    info = {
+        "cpu_isa": _core.cpu_isa(),
+        "cpu_isa_best": _core.best_cpu_isa(),
+        "num_threads": _core.get_num_threads(),
+        **{f"cpu_{k}": v for k, v in _core.cpu_info().items()},
+        "cuda_built": _backend.cuda_built,
+        "cuda_available": _backend._cuda is not None,
+        "cuda_error": _backend.cuda_error or None,
+        "gpu_name": None,
+    }
+    if _backend._cuda is not None:
+        dev = _backend._cuda.device_info()
+        info["gpu_name"] = dev.get("name")
+        info["gpu_compute_capability"] = dev.get("compute_capability")
+    return info

@@ -1,0 +1,34 @@
+"""Loads the native extensions once and says why an optional one is missing."""
+from __future__ import annotations
+
+import warnings
+
+from . import _core
+
+if _core.isa_override_warning():
+    warnings.warn(_core.isa_override_warning(), RuntimeWarning, stacklevel=2)
+
+_cuda = None          # the CUDA module, only when it loaded and sees a GPU
+cuda_built = False    # whether the CUDA extension exists in this install
+cuda_error = ""       # why _cuda is None
+try:
+    from . import _cuda as _cuda_module
+except ModuleNotFoundError:
+    cuda_error = "the CUDA extension was not built (no nvcc at build time, or PYFASTNN_CUDA=OFF)"
+except ImportError as exc:
+    cuda_built = True
+    cuda_error = f"the CUDA extension could not be loaded: {exc}"
+else:
+    cuda_built = True
+    _dev = _cuda_module.device_info()
+    if _dev["device_count"] > 0:
+        _cuda = _cuda_module
+    else:
+        cuda_error = f"no usable GPU: {_dev['error'] or 'no CUDA device'}"
+
+
+def require_cuda(op: str):
+    """The CUDA module, or a RuntimeError that names the op and the reason."""
+    if _cuda is None:
+        raise RuntimeError(f"{op}: CUDA is not available: {cuda_error}")
+    return _cuda

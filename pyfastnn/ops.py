@@ -1,0 +1,104 @@
+"""Functional kernels: arrays in, arrays out.
+
+numpy arrays run the CPU kernels; CuPy arrays run the CUDA kernels on CuPy's
+current stream. Anything exporting ``__dlpack__`` (PyTorch, JAX, ...) is taken
+without a copy. This is the only module that calls the native extensions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from ._backend import _core
+
+__all__ = ["matmul", "bias_activation"]
+
+_ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
+_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
+
+
+def _is_cupy(x) -> bool:
+    return type(x).__module__.startswith("cupy")
+
+
+def _as_array(op: str, name: str, x):
+    """numpy/CuPy arrays pass through; DLPack producers are wrapped without a copy."""
+    if x is None or isinstance(x, np.ndarray) or _is_cupy(x):
+        return x
+    if hasattr(x, "__dlpack__"):
+        device = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
+        if device == 1:  # kDLCPU
+            return np.from_dlpack(x)
+        import cupy  # a GPU producer: CuPy is how pyfastnn holds device memory
+
+        return cupy.from_dlpack(x)
+    if isinstance(x, (list, tuple, int, float)):
+        raise TypeError(f"{op}: argument '{name}' must be an array (numpy, CuPy or __dlpack__), "
+                        f"got {type(x).__name__}; wrap it with numpy.asarray first")
+    raise TypeError(f"{op}: argument '{name}' must be an array (numpy, CuPy or __dlpack__), got {type(x).__name__}")
+
+
+def _device_of(op: str, **arrays) -> str:
+    """'cpu' or 'cuda' for all given arrays; mixing them is an error."""
+    devices = {name: ("cuda" if _is_cupy(a) else "cpu") for name, a in arrays.items() if a is not None}
+    kinds = set(devices.values())
+    if len(kinds) > 1:
+        desc = ", ".join(f"'{n}' on {d}" for n, d in devices.items())
+        raise ValueError(f"{op}: all arrays must be on one device, got {desc}")
+    return kinds.pop() if kinds else "cpu"
+
+
+def _check_activation(op: str, activation):
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{op}: argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', "
+                         f"got {activation!r}")
+
+
+def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
+    """``act(a @ b + bias)`` with the bias add and activation fused into the GEMM.
+
+    a: (M, K) or (B, M, K) — (K, M) / (B, K, M) with ``trans_a``;
+    b: (K, N) or (B, K, N) — (N, K) / (B, N, K) with ``trans_b``;
+    bias: (N,) or None; activation: None, 'relu', 'gelu', 'sigmoid', 'tanh'.
+    float32 or float64; any strides (transposed and sliced views are read in place).
+    """
+    a = _as_array("matmul", "a", a)
+    b = _as_array("matmul", "b", b)
+    bias = _as_array("matmul", "bias", bias)
+    if _device_of("matmul", a=a, b=b, bias=bias) == "cuda":
+        _backend.require_cuda("matmul")
+        raise NotImplementedError("matmul: the CUDA GEMM is not implemented yet; pass numpy arrays")
+    return _core.matmul(a, b, bias, activation, bool(trans_a), bool(trans_b))
+
+
+def bias_activation(x, bias=None, *, activation=None):
+    """``act(x + bias)`` for a 2-D float32 array x (rows, cols) and bias (cols,).
+
+    The epilogue of ``matmul`` as a standalone op; on CuPy arrays it runs the
+    CUDA kernel on the current stream.
+    """
+    x = _as_array("bias_activation", "x", x)
+    bias = _as_array("bias_activation", "bias", bias)
+    _check_activation("bias_activation", activation)
+    device = _device_of("bias_activation", x=x, bias=bias)
+    if device == "cpu":
+        return _core.bias_activation(x, bias, activation)
+    cuda = _backend.require_cuda("bias_activation")
+    import cupy
+
+    if x.dtype != cupy.float32:
+        raise TypeError(f"bias_activation: argument 'x' has dtype {x.dtype}; the CUDA kernel takes float32")
+    if x.ndim != 2:
+        raise ValueError(f"bias_activation: argument 'x' must be 2-D, got shape {tuple(x.shape)}")
+    if bias is not None:
+        if bias.dtype != cupy.float32:
+            raise TypeError(f"bias_activation: argument 'bias' has dtype {bias.dtype}; expected float32")
+        if bias.shape != (x.shape[1],):
+            raise ValueError(f"bias_activation: argument 'bias' must have shape ({x.shape[1]},), got {tuple(bias.shape)}")
+        bias = cupy.ascontiguousarray(bias)
+    x = cupy.ascontiguousarray(x)
+    y = cupy.empty_like(x)
+    stream = cupy.cuda.get_current_stream().ptr
+    cuda.bias_act_f32(x.data.ptr, 0 if bias is None else bias.data.ptr, y.data.ptr,
+                      x.shape[0], x.shape[1], _ACT_CODES[activation], stream)
+    return y
