@@ -1,0 +1,61 @@
+import math
+
+import numpy as np
+import pytest
+
+import pyfastnn
+from pyfastnn._backend import _core
+
+_LEVELS = ["scalar", "avx2", "avx512"]
+
+
+def available_isas():
+    best = _core.best_cpu_isa()
+    return _LEVELS[: _LEVELS.index(best) + 1]
+
+
+@pytest.fixture(params=available_isas())
+def isa(request):
+    """Runs the test once per ISA level this CPU supports, then restores the level."""
+    before = _core.cpu_isa()
+    _core._set_cpu_isa(request.param)
+    yield request.param
+    _core._set_cpu_isa(before)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    before = pyfastnn.get_num_threads()
+    pyfastnn.set_num_threads(request.param)
+    yield request.param
+    pyfastnn.set_num_threads(before)
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def activation_ref(x, activation):
+    """float64 reference activations (PyTorch's definitions; gelu is the exact erf form)."""
+    x = np.asarray(x, dtype=np.float64)
+    if activation is None:
+        return x
+    if activation == "relu":
+        return np.maximum(x, 0.0)
+    if activation == "gelu":
+        # erfc keeps the left tail exact, where 1 + erf(x) would cancel to 0.
+        return 0.5 * x * _erfc(-x / math.sqrt(2.0))
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if activation == "tanh":
+        return np.tanh(x)
+    raise ValueError(activation)
+
+
+def rel_error(got, ref):
+    """Norm-wise relative error, the usual measure for GEMM results."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if ref.size == 0:
+        return 0.0
+    denom = np.linalg.norm(ref)
+    return float(np.linalg.norm(got - ref) / (denom if denom > 0 else 1.0))
