@@ -29,7 +29,7 @@ GemmBlocking gemm_blocking(int mr, int nr, std::size_t elem_size) {
   // An A sliver (mr x kc) should take about a quarter of L1, leaving room for
   // the B slivers streaming through and the C tile.
   const std::int64_t kc = static_cast<std::int64_t>(info.l1d_bytes / 4 / (mr * elem_size));
-  g.kc = static_cast<int>(env_or("PYFASTNN_GEMM_KC", std::clamp<std::int64_t>(kc / 8 * 8, 64, 512)));
+  g.kc = static_cast<int>(std::min<long>(kMaxKc, env_or("PYFASTNN_GEMM_KC", std::clamp<std::int64_t>(kc / 8 * 8, 64, kMaxKc))));
   // The packed B block (kc x nb) takes about half of the per-core L2.
   const std::int64_t nb = static_cast<std::int64_t>(info.l2_bytes / 2 / (g.kc * elem_size));
   g.nb = round_down(env_or("PYFASTNN_GEMM_NB", static_cast<long>(std::clamp<std::int64_t>(nb, nr, 4096))), nr);

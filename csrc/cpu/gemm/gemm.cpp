@@ -1,6 +1,7 @@
 // Loops 5-3 of the GEMM (BLIS order, mirrored for row-major C): m blocks of
-// shared packed A, k blocks, then per-thread n blocks of packed B; the
-// threads split C into a grid and meet at a barrier around each A block.
+// A, k blocks, then per-thread n blocks of packed B; the threads split C into
+// a grid. A is read in place when its rows are contiguous; otherwise the
+// threads pack each A block together and meet at a barrier around it.
 #include "cpu/gemm/gemm.h"
 
 #include <algorithm>
@@ -87,6 +88,7 @@ template <class T>
 void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBlocking& bl, int tid, int nth,
                  Grid grid, SpinBarrier* barrier, T* shared_ap) {
   const int mr = ks.mr, nr = ks.nr;
+  const bool pack_a = shared_ap != nullptr;
   const int ti = tid / grid.tn, tj = tid % grid.tn;
 
   std::int64_t ns0, ns1;
@@ -102,13 +104,15 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
       const int kc = static_cast<int>(std::min<std::int64_t>(bl.kc, p.K - k0));
       const bool first = k0 == 0, last = k0 + kc >= p.K;
 
-      std::int64_t ps0, ps1;  // every thread packs a share of the A block
-      split_range(m_slivers, nth, tid, &ps0, &ps1);
-      if (ps1 > ps0) {
-        const std::int64_t r0 = ps0 * mr, rows = std::min(mcur, ps1 * mr) - r0;
-        ks.pack_a(rows, kc, p.a + (m0 + r0) * p.rsa + k0 * p.csa, p.rsa, p.csa, shared_ap + r0 * kc);
+      if (pack_a) {
+        std::int64_t ps0, ps1;  // every thread packs a share of the A block
+        split_range(m_slivers, nth, tid, &ps0, &ps1);
+        if (ps1 > ps0) {
+          const std::int64_t r0 = ps0 * mr, rows = std::min(mcur, ps1 * mr) - r0;
+          ks.pack_a(rows, kc, p.a + (m0 + r0) * p.rsa + k0 * p.csa, p.rsa, p.csa, shared_ap + r0 * kc);
+        }
+        if (barrier) barrier->wait();
       }
-      if (barrier) barrier->wait();
 
       std::int64_t cs0, cs1;  // the A slivers this thread multiplies
       split_range(m_slivers, grid.tm, ti, &cs0, &cs1);
@@ -117,11 +121,12 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
         for (std::int64_t n0 = n_begin; n0 < n_end; n0 += bl.nb) {
           const std::int64_t ncur = std::min<std::int64_t>(bl.nb, n_end - n0);
           ks.pack_b(kc, ncur, p.b + k0 * p.rsb + n0 * p.csb, p.rsb, p.csb, bp);
-          ks.macro_kernel(rows, ncur, kc, shared_ap + r0 * kc, bp, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
+          const T* a_block = pack_a ? shared_ap + r0 * kc : p.a + (m0 + r0) * p.rsa + k0;
+          ks.macro_kernel(rows, ncur, kc, a_block, pack_a ? 0 : p.rsa, bp, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
                           !first, last, p.bias ? p.bias + n0 : nullptr, p.act);
         }
       }
-      if (barrier) barrier->wait();
+      if (pack_a && barrier) barrier->wait();
       k0 += kc;
     } while (k0 < p.K);
   }
@@ -140,8 +145,11 @@ void gemm_threaded(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBl
   nth = std::max(nth, 1);
   const Grid grid = choose_grid(nth, m_slivers, n_slivers, ks.mr, ks.nr);
   const std::int64_t kc_eff = std::max<std::int64_t>(1, std::min<std::int64_t>(bl.kc, p.K));
-  T* shared_ap = static_cast<T*>(
-      thread_scratch(0, sizeof(T) * static_cast<std::size_t>(m_slivers * ks.mr * kc_eff)));
+  // Row-major A (unit column stride) is read in place.
+  const bool pack_a = !(p.csa == 1 && p.rsa != 0);
+  T* shared_ap = pack_a ? static_cast<T*>(thread_scratch(
+                              0, sizeof(T) * static_cast<std::size_t>(m_slivers * ks.mr * kc_eff)))
+                        : nullptr;
   if (nth == 1) {
     gemm_region(p, ks, bl, 0, 1, Grid{1, 1}, nullptr, shared_ap);
     return;

@@ -11,6 +11,10 @@
 namespace pyfastnn {
 namespace cpu {
 
+// Largest k block any kernel set is given (bounds the macro-kernel's stack
+// buffer for a partial A sliver).
+constexpr int kMaxKc = 512;
+
 // One ISA level's packing routines and macro-kernel for element type T.
 template <class T>
 struct GemmKernelSet {
@@ -21,11 +25,12 @@ struct GemmKernelSet {
   void (*pack_a)(std::int64_t mc, int kc, const T* a, std::ptrdiff_t rs, std::ptrdiff_t cs, T* ap);
   // Packs kc rows x nc columns of B into slivers of nr columns, zero-padded.
   void (*pack_b)(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff_t cs, T* bp);
-  // Loops 2 and 1: the slivers of a packed A block against those of a packed
-  // B block. accumulate: add to C (later k blocks); last: the k block that
-  // finishes C, so bias and activation are applied to each tile while hot.
-  void (*macro_kernel)(std::int64_t mc, std::int64_t nc, int kc, const T* ap, const T* bp, T* c,
-                       std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act);
+  // Loops 2 and 1: the slivers of an A block against those of a packed B
+  // block. A is packed (lda == 0) or row-major in place (row stride lda).
+  // accumulate: add to C (later k blocks); last: the k block that finishes
+  // C, so bias and activation are applied to each tile while hot.
+  void (*macro_kernel)(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp,
+                       T* c, std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act);
 };
 
 template <class T>

@@ -1,11 +1,17 @@
-// Loops 2 and 1 around the microkernel: each packed A sliver (held in L1)
-// against every packed B sliver of the block (streamed from L2). Partial
-// tiles at the right and bottom edges go through a small local buffer.
+// Loops 2 and 1 around the microkernel: each A sliver (held in L1) against
+// every packed B sliver of the block (streamed from L2). Partial tiles at the
+// right and bottom edges go through a small local buffer.
+//
+// A comes packed (lda == 0) or, when its rows are contiguous in k, straight
+// from the caller's row-major matrix (lda = row stride): the microkernel only
+// broadcasts single elements of A, so packing it would buy nothing but a
+// transpose. Only a partial last sliver is packed, to zero-pad it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "cpu/gemm/microkernel.h"
+#include "cpu/gemm/pack.h"
 #include "cpu/vec/vec_math.h"
 
 namespace pyfastnn {
@@ -13,22 +19,30 @@ namespace cpu {
 namespace PFN_ISA_NS {
 
 template <class T, int MR, int NV>
-void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* ap, const T* bp, T* c,
+void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp, T* c,
                   std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act) {
   constexpr int NR = NV * Vec<T>::size;
   const bool epilogue = last && (bias != nullptr || act != Activation::none);
   alignas(64) T edge[MR * NR];
+  alignas(64) T a_edge[MR * kMaxKc];
   for (std::int64_t i0 = 0; i0 < mc; i0 += MR) {
     const int rows = mc - i0 < MR ? static_cast<int>(mc - i0) : MR;
-    const T* a_sliver = ap + i0 * kc;
+    const bool packed = lda == 0 || rows < MR;
+    const T* a_sliver = lda == 0 ? a + i0 * kc : a + i0 * lda;
+    if (lda != 0 && rows < MR) {
+      pack_a<T, MR>(rows, kc, a_sliver, lda, 1, a_edge);
+      a_sliver = a_edge;
+    }
     for (std::int64_t j0 = 0; j0 < nc; j0 += NR) {
       const int cols = nc - j0 < NR ? static_cast<int>(nc - j0) : NR;
       const T* b_sliver = bp + j0 * kc;
       T* ct = c + i0 * ldc + j0;
-      if (rows == MR && cols == NR) {
-        microkernel<T, MR, NV>(kc, a_sliver, b_sliver, ct, ldc, accumulate);
-      } else {
-        microkernel<T, MR, NV>(kc, a_sliver, b_sliver, edge, NR, false);
+      T* dst = (rows == MR && cols == NR) ? ct : edge;
+      const std::ptrdiff_t ldd = dst == ct ? ldc : NR;
+      const bool acc = dst == ct && accumulate;
+      if (packed) microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, dst, ldd, acc);
+      else microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, dst, ldd, acc);
+      if (dst == edge) {
         for (int i = 0; i < rows; ++i)
           for (int j = 0; j < cols; ++j)
             ct[i * ldc + j] = accumulate ? ct[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];

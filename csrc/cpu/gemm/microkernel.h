@@ -10,10 +10,12 @@ namespace pyfastnn {
 namespace cpu {
 namespace PFN_ISA_NS {
 
-// c[0:MR, 0:NV*W] (+)= ap[sliver] · bp[sliver], W = Vec<T>::size.
-// ap: kc x MR (k-major), bp: kc x NV*W (k-major), c row stride ldc.
-template <class T, int MR, int NV>
-void microkernel(int kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c,
+// c[0:MR, 0:NV*W] (+)= A sliver · B sliver, W = Vec<T>::size.
+// bp: packed, kc x NV*W (k-major). A is either packed (kPackedA: kc x MR,
+// k-major, lda unused) or read in place from row-major A with row stride lda
+// (MR rows, each contiguous in k). c row stride ldc.
+template <class T, int MR, int NV, bool kPackedA>
+void microkernel(int kc, const T* __restrict ap, std::ptrdiff_t lda, const T* __restrict bp, T* __restrict c,
                  std::ptrdiff_t ldc, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = V::size;
@@ -29,11 +31,11 @@ void microkernel(int kc, const T* __restrict ap, const T* __restrict bp, T* __re
     for (int j = 0; j < NV; ++j) b[j] = V::load(bp + j * W);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const V a = V::broadcast(ap[i]);
+      const V a = V::broadcast(kPackedA ? ap[i] : ap[i * lda]);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(a, b[j], acc[i][j]);
     }
-    ap += MR;
+    ap += kPackedA ? MR : 1;
     bp += NV * W;
   }
 

@@ -1,0 +1,149 @@
+"""python -m pyfastnn.bench [--ops matmul] [--threads N] [--json F] [--plot F.png]"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+
+import pyfastnn
+
+from .cases import ALL
+from .runner import measure_peak_gflops, run_cases
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _limit_peer_threads(threads, torch):
+    """Gives NumPy's BLAS and PyTorch the same thread count as pyfastnn."""
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=threads)
+
+
+def _fmt(v, spec):
+    return format(v, spec) if v is not None else "-"
+
+
+def print_table(rows, file=sys.stdout):
+    head = f"{'op':<18} {'shape':<16} {'pyfastnn ms':>11} {'numpy ms':>9} {'torch ms':>9} " \
+           f"{'x numpy':>8} {'x torch':>8} {'GFLOP/s':>8} {'% peak':>7} {'GB/s':>7}"
+    print(head, file=file)
+    print("-" * len(head), file=file)
+    for r in rows:
+        print(f"{r['op']:<18} {r['shape']:<16} {_fmt(r.get('pyfastnn_ms'), '11.3f')} "
+              f"{_fmt(r.get('numpy_ms'), '9.3f')} {_fmt(r.get('torch_ms'), '9.3f')} "
+              f"{_fmt(r.get('vs_numpy'), '8.2f')} {_fmt(r.get('vs_torch'), '8.2f')} "
+              f"{_fmt(r.get('gflops'), '8.1f')} {_fmt(r.get('pct_peak'), '7.1f')} {_fmt(r.get('gbps'), '7.1f')}",
+              file=file, flush=True)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['op']}\n{r['shape']}" for r in rows]
+    peers = [p for p in ("pyfastnn", "numpy", "torch") if any(r.get(f"{p}_ms") for r in rows)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4))
+    width = 0.8 / len(peers)
+    for i, p in enumerate(peers):
+        speed = [(r["pyfastnn_ms"] / r[f"{p}_ms"]) if r.get(f"{p}_ms") else 0 for r in rows]
+        ax.bar([x + i * width for x in range(len(rows))], speed, width, label=p)
+    ax.set_xticks([x + width * (len(peers) - 1) / 2 for x in range(len(rows))])
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("speed relative to pyfastnn (higher is faster)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m pyfastnn.bench", description=__doc__)
+    p.add_argument("--ops", default=",".join(ALL), help=f"comma-separated, from: {', '.join(ALL)}")
+    p.add_argument("--threads", type=int, default=None, help="threads for every library (default: pyfastnn's)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    p.add_argument("--budget", type=float, default=0.6, help="seconds of timing per implementation and case")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the speed ratios (needs matplotlib)")
+    args = p.parse_args(argv)
+
+    if args.device == "cuda":
+        info = pyfastnn.backend_info()
+        if not info["cuda_available"]:
+            p.error(f"--device cuda: CUDA is not available: {info['cuda_error']}")
+        p.error("--device cuda: the CUDA benchmarks are not implemented yet")
+    wanted = [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in wanted if o not in ALL]
+    if unknown:
+        p.error(f"unknown op(s) {unknown}; choose from {list(ALL)}")
+
+    threads = args.threads or pyfastnn.get_num_threads()
+    pyfastnn.set_num_threads(threads)
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch  # noqa: F811
+        except ImportError:
+            torch = None
+    limiter = _limit_peer_threads(threads, torch)
+
+    peak = measure_peak_gflops(threads)
+    info = pyfastnn.backend_info()
+    import numpy
+
+    meta = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": _cpu_name(),
+        "isa": info["cpu_isa"],
+        "threads": threads,
+        "peak_fp32_gflops": peak,
+        "numpy": numpy.__version__,
+        "torch": getattr(torch, "__version__", None),
+        "pyfastnn": pyfastnn.__version__,
+    }
+    print(f"pyfastnn {meta['pyfastnn']} | {meta['cpu']} | ISA {meta['isa']} | {threads} threads | "
+          f"numpy {meta['numpy']} | torch {meta['torch'] or 'not installed'}")
+    print(f"measured fp32 peak (FMA loop, {threads} threads): {peak:.1f} GFLOP/s")
+    print("median time per call; 'x numpy' / 'x torch' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
+    cases = [c for op in wanted for c in ALL[op](torch=torch)]
+    rows = []
+    print_table([], file=sys.stdout)
+    rows = run_cases(cases, peak, budget_s=args.budget,
+                     progress=lambda r: print_table_row(r))
+    if limiter is not None:
+        limiter.unregister() if hasattr(limiter, "unregister") else None
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+def print_table_row(r):
+    import io
+
+    buf = io.StringIO()
+    print_table([r], file=buf)
+    print(buf.getvalue().splitlines()[-1], flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Timing harness: medians over repeats, peers measured in the same run."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+from .._backend import _core
+
+
+@dataclass
+class Case:
+    op: str
+    shape: str
+    flops: float = 0.0          # floating-point operations per call (0: memory-bound case)
+    bytes: float = 0.0          # bytes moved per call, for GB/s
+    impls: Dict[str, Callable[[], object]] = field(default_factory=dict)
+
+
+def time_median(fn: Callable[[], object], min_repeats: int = 5, budget_s: float = 0.6) -> float:
+    """Median seconds per call after a warm-up, repeating until the budget is spent."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeats or (time.perf_counter() - start < budget_s and len(times) < 200):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure_peak_gflops(threads: int, repeats: int = 5) -> float:
+    """fp32 peak of this machine on `threads` threads: the best of a few FMA-loop runs."""
+    return max(_core.measure_peak_gflops(threads, 40_000_000) for _ in range(repeats))
+
+
+def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progress=None):
+    rows = []
+    for case in cases:
+        row = {"op": case.op, "shape": case.shape, "flops": case.flops, "bytes": case.bytes}
+        for name, fn in case.impls.items():
+            row[f"{name}_ms"] = time_median(fn, budget_s=budget_s) * 1e3
+        t = row.get("pyfastnn_ms")
+        if t:
+            if case.flops:
+                row["gflops"] = case.flops / (t * 1e-3) / 1e9
+                if peak_gflops:
+                    row["pct_peak"] = 100.0 * row["gflops"] / peak_gflops
+            if case.bytes:
+                row["gbps"] = case.bytes / (t * 1e-3) / 1e9
+            for peer in ("numpy", "torch"):
+                if row.get(f"{peer}_ms"):
+                    row[f"vs_{peer}"] = row[f"{peer}_ms"] / t
+        rows.append(row)
+        if progress:
+            progress(row)
+    return rows
