@@ -96,6 +96,7 @@ def main(argv=None):
 
     threads = args.threads or pyfastnn.get_num_threads()
     pyfastnn.set_num_threads(threads)
+    peak = measure_peak_gflops(threads)  # before any peer library starts its threads
     torch = None
     if not args.no_torch:
         try:
@@ -103,8 +104,6 @@ def main(argv=None):
         except ImportError:
             torch = None
     limiter = _limit_peer_threads(threads, torch)
-
-    peak = measure_peak_gflops(threads)
     info = pyfastnn.backend_info()
     import numpy
 
@@ -123,12 +122,10 @@ def main(argv=None):
     print(f"measured fp32 peak (FMA loop, {threads} threads): {peak:.1f} GFLOP/s")
     print("median time per call; 'x numpy' / 'x torch' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
     cases = [c for op in wanted for c in ALL[op](torch=torch)]
-    rows = []
     print_table([], file=sys.stdout)
-    rows = run_cases(cases, peak, budget_s=args.budget,
-                     progress=lambda r: print_table_row(r))
+    rows = run_cases(cases, peak, budget_s=args.budget, progress=print_table_row)
     if limiter is not None:
-        limiter.unregister() if hasattr(limiter, "unregister") else None
+        limiter.restore_original_limits()
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)

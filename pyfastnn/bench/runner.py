@@ -30,9 +30,14 @@ def time_median(fn: Callable[[], object], min_repeats: int = 5, budget_s: float 
     return statistics.median(times)
 
 
-def measure_peak_gflops(threads: int, repeats: int = 5) -> float:
-    """fp32 peak of this machine on `threads` threads: the best of a few FMA-loop runs."""
-    return max(_core.measure_peak_gflops(threads, 40_000_000) for _ in range(repeats))
+def measure_peak_gflops(threads: int, repeats: int = 7) -> float:
+    """fp32 peak of this machine on `threads` threads: the best of several FMA-loop
+    runs (a peak is a maximum; a run that shared a core with a stray thread is low)."""
+    best = 0.0
+    for _ in range(repeats):
+        best = max(best, _core.measure_peak_gflops(threads, 40_000_000))
+        time.sleep(0.05)
+    return best
 
 
 def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progress=None):
@@ -40,6 +45,9 @@ def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progre
     for case in cases:
         row = {"op": case.op, "shape": case.shape, "flops": case.flops, "bytes": case.bytes}
         for name, fn in case.impls.items():
+            # Let the previous library's worker threads stop spinning (OpenBLAS
+            # and OpenMP busy-wait after a call), so they do not steal cores.
+            time.sleep(0.2)
             row[f"{name}_ms"] = time_median(fn, budget_s=budget_s) * 1e3
         t = row.get("pyfastnn_ms")
         if t:
