@@ -10,7 +10,7 @@ namespace PFN_ISA_NS {
 template <class T>
 void bias_activation_rows(T* y, const T* bias, std::int64_t rows, std::int64_t cols, Activation act) {
   for (std::int64_t r = 0; r < rows; ++r)
-    bias_activation_row(y + r * cols, bias, static_cast<int>(cols), act);
+    bias_activation_row(y + r * cols, bias, cols, act);
 }
 
 template <class T>

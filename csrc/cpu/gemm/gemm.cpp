@@ -46,12 +46,10 @@ struct Problem {
   std::int64_t M, N, K;
   const T* a;
   std::ptrdiff_t rsa, csa;
-  const T* b;
-  std::ptrdiff_t rsb, csb;
+  GemmB<T> b;
   T* c;
   std::ptrdiff_t ldc;
-  const T* bias;
-  Activation act;
+  GemmEpilogue<T> ep;
 };
 
 struct Grid {
@@ -120,10 +118,16 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
         const std::int64_t r0 = cs0 * mr, rows = std::min(mcur, cs1 * mr) - r0;
         for (std::int64_t n0 = n_begin; n0 < n_end; n0 += bl.nb) {
           const std::int64_t ncur = std::min<std::int64_t>(bl.nb, n_end - n0);
-          ks.pack_b(kc, ncur, p.b + k0 * p.rsb + n0 * p.csb, p.rsb, p.csb, bp);
+          if (p.b.pack) {
+            p.b.pack(p.b.ctx, kc, ncur, k0, n0, nr, bp);
+          } else {
+            const StridedMatrix& bm = p.b.matrix;
+            ks.pack_b(kc, ncur, static_cast<const T*>(bm.data) + k0 * bm.rs + n0 * bm.cs, bm.rs, bm.cs, bp);
+          }
           const T* a_block = pack_a ? shared_ap + r0 * kc : p.a + (m0 + r0) * p.rsa + k0;
+          const T* bias = p.ep.bias ? p.ep.bias + (p.ep.bias_per_row ? m0 + r0 : n0) : nullptr;
           ks.macro_kernel(rows, ncur, kc, a_block, pack_a ? 0 : p.rsa, bp, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
-                          !first, last, p.bias ? p.bias + n0 : nullptr, p.act);
+                          !first || p.ep.accumulate, last, bias, p.ep.bias_per_row, p.ep.act);
         }
       }
       if (pack_a && barrier) barrier->wait();
@@ -170,10 +174,14 @@ void gemm(std::int64_t batch, std::int64_t M, std::int64_t N, std::int64_t K, St
   if (nthreads <= 0) nthreads = get_num_threads();
   const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
   const GemmBlocking bl = gemm_blocking(ks.mr, ks.nr, sizeof(T));
+  GemmEpilogue<T> ep;
+  ep.bias = bias;
+  ep.act = act;
   auto problem = [&](std::int64_t i) {
-    return Problem<T>{M, N, K, static_cast<const T*>(a.data) + i * a_batch_stride, a.rs, a.cs,
-                      static_cast<const T*>(b.data) + i * b_batch_stride, b.rs, b.cs,
-                      c + i * M * N, N, bias, act};
+    GemmB<T> bsrc;
+    bsrc.matrix = StridedMatrix{static_cast<const T*>(b.data) + i * b_batch_stride, b.rs, b.cs};
+    return Problem<T>{M, N, K, static_cast<const T*>(a.data) + i * a_batch_stride, a.rs, a.cs, bsrc,
+                      c + i * M * N, N, ep};
   };
   const double flops_each = 2.0 * M * N * std::max<std::int64_t>(K, 1);
   // Many small products: one whole product per thread at a time, no barriers.
@@ -189,6 +197,22 @@ void gemm(std::int64_t batch, std::int64_t M, std::int64_t N, std::int64_t K, St
   }
   for (std::int64_t i = 0; i < batch; ++i) gemm_threaded(problem(i), ks, bl, nthreads);
 }
+
+template <class T>
+void gemm_ex(std::int64_t M, std::int64_t N, std::int64_t K, StridedMatrix a, const GemmB<T>& b, T* c,
+             std::ptrdiff_t ldc, const GemmEpilogue<T>& ep, int nthreads) {
+  if (M <= 0 || N <= 0) return;
+  if (nthreads <= 0) nthreads = get_num_threads();
+  const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
+  const GemmBlocking bl = gemm_blocking(ks.mr, ks.nr, sizeof(T));
+  const Problem<T> p{M, N, K, static_cast<const T*>(a.data), a.rs, a.cs, b, c, ldc, ep};
+  gemm_threaded(p, ks, bl, nthreads);
+}
+
+template void gemm_ex<float>(std::int64_t, std::int64_t, std::int64_t, StridedMatrix, const GemmB<float>&, float*,
+                             std::ptrdiff_t, const GemmEpilogue<float>&, int);
+template void gemm_ex<double>(std::int64_t, std::int64_t, std::int64_t, StridedMatrix, const GemmB<double>&,
+                              double*, std::ptrdiff_t, const GemmEpilogue<double>&, int);
 
 template void gemm<float>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, StridedMatrix, std::ptrdiff_t,
                           StridedMatrix, std::ptrdiff_t, float*, const float*, Activation, int);

@@ -29,8 +29,10 @@ struct GemmKernelSet {
   // block. A is packed (lda == 0) or row-major in place (row stride lda).
   // accumulate: add to C (later k blocks); last: the k block that finishes
   // C, so bias and activation are applied to each tile while hot.
+  // bias is per column (bias[j]) or, with bias_per_row, per row (bias[i]).
   void (*macro_kernel)(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp,
-                       T* c, std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act);
+                       T* c, std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, bool bias_per_row,
+                       Activation act);
 };
 
 template <class T>
@@ -51,6 +53,32 @@ struct StridedMatrix {
   std::ptrdiff_t rs;  // element stride between rows
   std::ptrdiff_t cs;  // element stride between columns
 };
+
+// Where B comes from: a strided matrix, or a custom packer that writes
+// B[k0:k0+kc, n0:n0+nc] straight into sliver order (zero-padded to nr
+// columns) — e.g. im2col gathered on the fly, so convolution never
+// materialises the unfolded input.
+template <class T>
+struct GemmB {
+  StridedMatrix matrix{nullptr, 0, 0};
+  void (*pack)(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int nr, T* bp) = nullptr;
+  const void* ctx = nullptr;
+};
+
+template <class T>
+struct GemmEpilogue {
+  const T* bias = nullptr;     // length N (per column) or M (per row)
+  bool bias_per_row = false;
+  Activation act = Activation::none;
+  bool accumulate = false;     // C += A·B instead of C = A·B (bias/act then not allowed)
+};
+
+// One product C (M x N, row stride ldc) = epilogue(A · B). nthreads == 1 runs
+// on the calling thread without the pool, so it is safe inside a parallel
+// region; nthreads <= 0 means get_num_threads().
+template <class T>
+void gemm_ex(std::int64_t M, std::int64_t N, std::int64_t K, StridedMatrix a, const GemmB<T>& b, T* c,
+             std::ptrdiff_t ldc, const GemmEpilogue<T>& ep, int nthreads);
 
 // Batched GEMM: for each b < batch, C_b (M x N, row-major, ldc = N, batch
 // stride M*N) = act(A_b · B_b + bias). Batch strides may be 0 (broadcast).

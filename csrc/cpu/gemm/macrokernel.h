@@ -20,7 +20,8 @@ namespace PFN_ISA_NS {
 
 template <class T, int MR, int NV>
 void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp, T* c,
-                  std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, Activation act) {
+                  std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, bool bias_per_row,
+                  Activation act) {
   constexpr int NR = NV * Vec<T>::size;
   const bool epilogue = last && (bias != nullptr || act != Activation::none);
   alignas(64) T edge[MR * NR];
@@ -47,9 +48,12 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptr
           for (int j = 0; j < cols; ++j)
             ct[i * ldc + j] = accumulate ? ct[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
       }
-      if (epilogue)
-        for (int i = 0; i < rows; ++i)
-          bias_activation_row(ct + i * ldc, bias ? bias + j0 : nullptr, cols, act);
+      if (epilogue) {
+        for (int i = 0; i < rows; ++i) {
+          if (bias_per_row) scalar_bias_activation_row(ct + i * ldc, bias[i0 + i], cols, act);
+          else bias_activation_row(ct + i * ldc, bias ? bias + j0 : nullptr, cols, act);
+        }
+      }
     }
   }
 }

@@ -4,6 +4,7 @@
 // transcendental parts, where accuracy matters more than speed.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "common/activation.h"
 #include "cpu/vec/vec.h"
@@ -106,27 +107,43 @@ inline double activation_scalar(double x, Activation act) {
 }
 
 // y[0:n] = act(y[0:n] + bias[0:n]); bias may be null.
-inline void bias_activation_row(float* y, const float* bias, int n, Activation act) {
+inline void bias_activation_row(float* y, const float* bias, std::int64_t n, Activation act) {
   using V = Vec<float>;
-  int j = 0;
+  std::int64_t j = 0;
   for (; j + V::size <= n; j += V::size) {
     V v = V::load(y + j);
     if (bias) v = v + V::load(bias + j);
     apply_activation(v, act).store(y + j);
   }
   if (j < n) {
-    const int rest = n - j;
+    const int rest = static_cast<int>(n - j);
     V v = V::load_partial(y + j, rest);
     if (bias) v = v + V::load_partial(bias + j, rest);
     apply_activation(v, act).store_partial(y + j, rest);
   }
 }
 
-inline void bias_activation_row(double* y, const double* bias, int n, Activation act) {
+inline void bias_activation_row(double* y, const double* bias, std::int64_t n, Activation act) {
   if (bias)
-    for (int j = 0; j < n; ++j) y[j] += bias[j];
+    for (std::int64_t j = 0; j < n; ++j) y[j] += bias[j];
   if (act != Activation::none)
-    for (int j = 0; j < n; ++j) y[j] = activation_scalar(y[j], act);
+    for (std::int64_t j = 0; j < n; ++j) y[j] = activation_scalar(y[j], act);
+}
+
+// y[0:n] = act(y[0:n] + b) for one scalar b (a per-row bias).
+inline void scalar_bias_activation_row(float* y, float b, std::int64_t n, Activation act) {
+  using V = Vec<float>;
+  const V bv = V::broadcast(b);
+  std::int64_t j = 0;
+  for (; j + V::size <= n; j += V::size) apply_activation(V::load(y + j) + bv, act).store(y + j);
+  if (j < n) {
+    const int rest = static_cast<int>(n - j);
+    apply_activation(V::load_partial(y + j, rest) + bv, act).store_partial(y + j, rest);
+  }
+}
+
+inline void scalar_bias_activation_row(double* y, double b, std::int64_t n, Activation act) {
+  for (std::int64_t j = 0; j < n; ++j) y[j] = activation_scalar(y[j] + b, act);
 }
 
 }  // namespace PFN_ISA_NS
