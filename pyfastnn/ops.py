@@ -11,7 +11,7 @@ import numpy as np
 from . import _backend
 from ._backend import _core
 
-__all__ = ["matmul", "bias_activation"]
+__all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -102,3 +102,29 @@ def bias_activation(x, bias=None, *, activation=None):
     cuda.bias_act_f32(x.data.ptr, 0 if bias is None else bias.data.ptr, y.data.ptr,
                       x.shape[0], x.shape[1], _ACT_CODES[activation], stream)
     return y
+
+
+def _cpu_only(op: str, **arrays):
+    """Converts DLPack inputs and rejects CuPy ones for ops that have no CUDA kernel yet."""
+    out = {k: _as_array(op, k, v) for k, v in arrays.items()}
+    if _device_of(op, **out) == "cuda":
+        _backend.require_cuda(op)
+        raise NotImplementedError(f"{op}: the CUDA kernel is not implemented yet; pass numpy arrays")
+    return out
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution like ``torch.nn.functional.conv2d``.
+
+    x: (N, C, H, W); w: (O, C/groups, kH, kW); bias: (O,) or None; stride,
+    padding, dilation: int or pair (padding also 'valid' or 'same');
+    float32 or float64. Returns (N, O, OH, OW).
+    """
+    a = _cpu_only("conv2d", x=x, w=w, bias=bias)
+    return _core.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of ``conv2d`` with respect to x, w and bias: ``(grad_x, grad_w, grad_b)``."""
+    a = _cpu_only("conv2d_backward", grad_y=grad_y, x=x, w=w)
+    return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups)

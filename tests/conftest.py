@@ -29,6 +29,7 @@ def isa(request):
 
 @pytest.fixture(params=[1, 2])
 def threads(request):
+    """Runs the test with this many CPU threads, then restores the setting."""
     before = pyfastnn.get_num_threads()
     pyfastnn.set_num_threads(request.param)
     yield request.param

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "ops/bias_activation.h"
+#include "ops/conv2d.h"
 #include "ops/matmul.h"
 
 namespace py = pybind11;
@@ -14,6 +15,12 @@ void bind_ops(py::module_& m) {
         "act(a @ b + bias) on the CPU; a (M,K)|(B,M,K), b (K,N)|(B,K,N), float32 or float64");
   m.def("bias_activation", &ops::bias_activation, py::arg("x"), py::arg("bias") = py::none(),
         py::arg("activation") = py::none(), "act(x + bias) for a 2-D float array x and bias (cols,)");
+  m.def("conv2d", &ops::conv2d, py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("stride") = 1,
+        py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        "2-D convolution (cross-correlation), NCHW input, OIHW weights, like torch.nn.functional.conv2d");
+  m.def("conv2d_backward", &ops::conv2d_backward, py::arg("grad_y"), py::arg("x"), py::arg("w"),
+        py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        "Gradients of conv2d: (grad_x, grad_w, grad_b)");
 }
 
 }  // namespace pyfastnn

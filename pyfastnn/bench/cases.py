@@ -36,4 +36,39 @@ def gemm_cases(torch=None, dtype=np.float32):
     return cases
 
 
-ALL = {"matmul": gemm_cases}
+CONV_SHAPES = [  # (N, C, H, W, O, k, padding)
+    (64, 1, 28, 28, 32, 3, 0), (64, 32, 13, 13, 64, 3, 0), (32, 64, 56, 56, 64, 3, 1),
+    (16, 128, 28, 28, 128, 3, 1), (32, 64, 28, 28, 128, 1, 0),
+]
+
+
+def conv_cases(torch=None, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    cases = []
+    for n, c, h, w_, o, k, pad in CONV_SHAPES:
+        x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+        w = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype)
+        oh, ow = h + 2 * pad - k + 1, w_ + 2 * pad - k + 1
+        gy = rng.standard_normal((n, o, oh, ow)).astype(dtype)
+        flops = 2.0 * n * o * c * k * k * oh * ow
+        label = f"{n}x{c}x{h}x{w_}>{o},{k}x{k}" + (f",p{pad}" if pad else "")
+        fwd = {"pyfastnn": lambda x=x, w=w, b=b, pad=pad: ops.conv2d(x, w, b, padding=pad)}
+        both = {"pyfastnn": lambda x=x, w=w, b=b, gy=gy, pad=pad: (
+            ops.conv2d(x, w, b, padding=pad), ops.conv2d_backward(gy, x, w, padding=pad))}
+        if torch is not None:
+            tx, tw, tb, tgy = (torch.from_numpy(a) for a in (x, w, b, gy))
+            F = torch.nn.functional
+            fwd["torch"] = lambda tx=tx, tw=tw, tb=tb, pad=pad: F.conv2d(tx, tw, tb, padding=pad)
+
+            def torch_both(tx=tx, tw=tw, tb=tb, tgy=tgy, pad=pad):
+                xr, wr, br = (t.detach().requires_grad_() for t in (tx, tw, tb))
+                F.conv2d(xr, wr, br, padding=pad).backward(tgy)
+                return xr.grad, wr.grad, br.grad
+            both["torch"] = torch_both
+        cases.append(Case("conv2d fwd", label, flops=flops, impls=fwd))
+        cases.append(Case("conv2d fwd+bwd", label, flops=3 * flops, impls=both))
+    return cases
+
+
+ALL = {"matmul": gemm_cases, "conv": conv_cases}

@@ -60,6 +60,27 @@ void pack_b(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff
   }
 }
 
+// bp[t][k][j] = base[row_offset[k] + t*NR + j]; columns past nc are zero.
+template <class T, int NR>
+void pack_b_rows(int kc, std::int64_t nc, const T* base, const std::int64_t* row_offset, T* bp) {
+  for (std::int64_t t = 0; t < nc; t += NR, bp += static_cast<std::ptrdiff_t>(NR) * kc) {
+    const int cols = nc - t < NR ? static_cast<int>(nc - t) : NR;
+    if (cols == NR) {
+      for (int k = 0; k < kc; ++k) {
+        const T* src = base + row_offset[k] + t;
+#pragma GCC unroll 64
+        for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j];
+      }
+    } else {
+      for (int k = 0; k < kc; ++k) {
+        const T* src = base + row_offset[k] + t;
+        for (int j = 0; j < cols; ++j) bp[k * NR + j] = src[j];
+        for (int j = cols; j < NR; ++j) bp[k * NR + j] = T(0);
+      }
+    }
+  }
+}
+
 }  // namespace PFN_ISA_NS
 }  // namespace cpu
 }  // namespace pyfastnn

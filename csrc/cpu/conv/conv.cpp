@@ -1,0 +1,329 @@
+// Convolution drivers: split the batch over threads (each image's GEMMs then
+// run single-threaded), or, for fewer images than threads, thread the GEMMs.
+#include "cpu/conv/conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/conv/im2col.h"
+#include "cpu/gemm/gemm.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+namespace {
+
+template <class T>
+struct Im2colSource {
+  const ConvGeometry* g;
+  const T* x;  // channel 0 of this image's group
+  static void pack(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int nr, T* bp) {
+    const auto* s = static_cast<const Im2colSource*>(ctx);
+    pack_im2col_slivers(*s->g, s->x, kc, nc, k0, n0, nr, bp);
+  }
+};
+
+// Below this many flops per image, whole images go to threads.
+constexpr double kThreadPerImageFlops = 4e6;
+
+// Calls body(n_begin, n_end, gemm_threads, part) for a partition of the
+// batch: either one part per thread with single-threaded GEMMs, or a single
+// part whose GEMMs use every thread.
+template <class Body>
+int for_image_parts(std::int64_t N, double flops_per_image, int nthreads, Body&& body) {
+  const bool split_batch = nthreads > 1 && (N >= nthreads || flops_per_image < kThreadPerImageFlops);
+  if (!split_batch || N <= 1) {
+    body(std::int64_t{0}, N, nthreads, 0);
+    return 1;
+  }
+  const int parts = static_cast<int>(std::min<std::int64_t>(N, nthreads));
+  auto task = [&](int tid, int n) { body(N * tid / n, N * (tid + 1) / n, 1, tid); };
+  parallel_run(parts, TaskRef(task));
+  return parts;
+}
+
+// Output pixels per chunk in the backward pass: the unfolded chunk
+// (k_rows x chunk) stays near 1 MB.
+std::int64_t backward_chunk(const ConvGeometry& g, std::size_t elem) {
+  const std::int64_t target = static_cast<std::int64_t>((1 << 20) / elem) / std::max<std::int64_t>(1, g.k_rows());
+  return std::clamp<std::int64_t>(target, 16, std::max<std::int64_t>(16, g.out_pixels()));
+}
+
+// Stride-1 convolution over a padded copy of each image (rows Wp = W + 2PW
+// wide): row k = (c, ky, kx) of the unfolded input is then the contiguous run
+// xpad[row_offset[k] + q], q = oy*Wp + ox', over "padded-width" output pixels.
+// Columns ox' >= OW are junk and are dropped (or, as gradients, zeroed).
+struct PaddedLayout {
+  std::int64_t Hp, Wp, plane, Q, size;  // size: Cg planes + slack read past the last one
+  bool in_place;                        // x itself already has this layout
+  std::vector<std::int64_t> row_offset;
+};
+
+PaddedLayout padded_layout(const ConvGeometry& g) {
+  PaddedLayout L;
+  L.Hp = g.H + 2 * g.PH;
+  L.Wp = g.W + 2 * g.PW;
+  L.plane = L.Hp * L.Wp;
+  L.Q = g.OH * L.Wp;
+  L.size = g.c_per_group() * L.plane + (g.KW - 1) * g.DW;
+  L.in_place = g.PH == 0 && g.PW == 0 && (g.KW - 1) * g.DW == 0;
+  L.row_offset.resize(static_cast<std::size_t>(g.k_rows()));
+  for (std::int64_t k = 0; k < g.k_rows(); ++k) {
+    const std::int64_t kx = k % g.KW, ky = (k / g.KW) % g.KH, c = k / (g.KW * g.KH);
+    L.row_offset[static_cast<std::size_t>(k)] = c * L.plane + ky * g.DH * L.Wp + kx * g.DW;
+  }
+  return L;
+}
+
+// The group's Cg channel planes of one image, zero-padded into L's layout.
+template <class T>
+const T* padded_image(const ConvGeometry& g, const PaddedLayout& L, const T* x, std::vector<T>* buf) {
+  if (L.in_place) return x;
+  buf->assign(static_cast<std::size_t>(L.size), T(0));
+  T* out = buf->data();
+  for (std::int64_t c = 0; c < g.c_per_group(); ++c)
+    for (std::int64_t y = 0; y < g.H; ++y)
+      std::memcpy(out + c * L.plane + (y + g.PH) * L.Wp + g.PW, x + (c * g.H + y) * g.W, sizeof(T) * g.W);
+  return out;
+}
+
+template <class T>
+struct PaddedRowsSource {
+  const T* xpad;
+  const std::int64_t* row_offset;
+  const GemmKernelSet<T>* ks;
+  static void pack(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int, T* bp) {
+    const auto* s = static_cast<const PaddedRowsSource*>(ctx);
+    s->ks->pack_b_rows(kc, nc, s->xpad + n0, s->row_offset + k0, bp);
+  }
+};
+
+template <class T>
+void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  const PaddedLayout L = padded_layout(g);
+  const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
+  const bool compact = L.Wp != g.OW;
+  for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
+    std::vector<T> xbuf, ybuf(compact ? static_cast<std::size_t>(Og * L.Q) : 0);
+    for (std::int64_t n = n0; n < n1; ++n) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        PaddedRowsSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf),
+                                L.row_offset.data(), &ks};
+        GemmB<T> b;
+        b.pack = &PaddedRowsSource<T>::pack;
+        b.ctx = &src;
+        GemmEpilogue<T> ep;
+        ep.bias = bias ? bias + gi * Og : nullptr;
+        ep.bias_per_row = true;
+        T* y_ng = y + (n * g.O + gi * Og) * P;
+        gemm_ex<T>(Og, L.Q, K, StridedMatrix{w + gi * Og * K, K, 1}, b, compact ? ybuf.data() : y_ng, L.Q, ep,
+                   gemm_threads);
+        if (compact)
+          for (std::int64_t r = 0; r < Og * g.OH; ++r)
+            std::memcpy(y_ng + r * g.OW, ybuf.data() + r * L.Wp, sizeof(T) * g.OW);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  if (g.N == 0 || g.O == 0 || P == 0) return;
+  if (g.SH == 1 && g.SW == 1) {
+    forward_stride1(g, x, w, bias, y, nthreads);
+    return;
+  }
+  const double flops = 2.0 * g.O * K * P;
+  for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
+    for (std::int64_t n = n0; n < n1; ++n) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        Im2colSource<T> src{&g, x + (n * g.C + gi * Cg) * g.in_plane()};
+        GemmB<T> b;
+        b.pack = &Im2colSource<T>::pack;
+        b.ctx = &src;
+        GemmEpilogue<T> ep;
+        ep.bias = bias ? bias + gi * Og : nullptr;
+        ep.bias_per_row = true;
+        gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (n * g.O + gi * Og) * P, P, ep,
+                   gemm_threads);
+      }
+    }
+  });
+}
+
+namespace {
+
+// grad_x and grad_w for any stride: unfold chunks of output pixels into a
+// bounded buffer; grad_x folds back with col2im.
+template <class T>
+int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw_parts0,
+                     std::vector<T>* gw_parts, int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  const std::int64_t w_size = g.O * K;
+  const std::int64_t chunk = backward_chunk(g, sizeof(T));
+  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw_parts0 ? 1 : 0));
+  return for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int part) {
+    std::vector<T> col(static_cast<std::size_t>(K * chunk));
+    T* gw_acc = gw_parts0 ? (part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size) : nullptr;
+    for (std::int64_t n = n0; n < n1; ++n) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        const T* x_ng = x + (n * g.C + gi * Cg) * g.in_plane();
+        T* gx_ng = gx ? gx + (n * g.C + gi * Cg) * g.in_plane() : nullptr;
+        const T* gy_ng = gy + (n * g.O + gi * Og) * P;
+        const T* w_g = w + gi * Og * K;
+        for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
+          const std::int64_t pc = std::min(chunk, P - p0);
+          if (gw_acc) {
+            // gw_g (Og x K) += gy_ng[:, chunk] (Og x pc) . col^T (pc x K)
+            for (std::int64_t k = 0; k < K; ++k)
+              im2col_segment(g, x_ng, im2col_row(g, k), p0, pc, col.data() + k * pc);
+            GemmB<T> b;
+            b.matrix = StridedMatrix{col.data(), 1, pc};
+            GemmEpilogue<T> ep;
+            ep.accumulate = true;
+            gemm_ex<T>(Og, K, pc, StridedMatrix{gy_ng + p0, P, 1}, b, gw_acc + gi * Og * K, K, ep, gemm_threads);
+          }
+          if (gx_ng) {
+            // col (K x pc) = w_g^T (K x Og) . gy_ng[:, chunk] (Og x pc), then fold back into gx.
+            GemmB<T> b;
+            b.matrix = StridedMatrix{gy_ng + p0, P, 1};
+            gemm_ex<T>(K, pc, Og, StridedMatrix{w_g, 1, K}, b, col.data(), pc, GemmEpilogue<T>{}, gemm_threads);
+            for (std::int64_t k = 0; k < K; ++k)
+              col2im_segment_add(g, gx_ng, im2col_row(g, k), p0, pc, col.data() + k * pc);
+          }
+        }
+      }
+    }
+  });
+}
+
+// grad_w for stride 1 over the padded layout: the unfolded chunk is K plain
+// copies, and gw^T (K x Og) += col (K x pc, read in place) . gy'^T, where gy'
+// is grad_y widened to Wp columns with zeros in the junk ones.
+template <class T>
+int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* gwT_parts0,
+                             std::vector<T>* gwT_parts, int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  const std::int64_t w_size = g.O * K;
+  const PaddedLayout L = padded_layout(g);
+  const bool widen = L.Wp != g.OW;
+  const std::int64_t chunk = std::min(L.Q, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
+  return for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads,
+                                                                int part) {
+    std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
+    std::vector<T> gybuf(widen ? static_cast<std::size_t>(Og * L.Q) : 0, T(0));
+    T* acc = part == 0 ? gwT_parts0 : gwT_parts->data() + (part - 1) * w_size;
+    for (std::int64_t n = n0; n < n1; ++n) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf);
+        const T* gy_ng = gy + (n * g.O + gi * Og) * P;
+        if (widen) {
+          for (std::int64_t r = 0; r < Og * g.OH; ++r)
+            std::memcpy(gybuf.data() + r * L.Wp, gy_ng + r * g.OW, sizeof(T) * g.OW);  // junk columns stay 0
+          gy_ng = gybuf.data();
+        }
+        for (std::int64_t q0 = 0; q0 < L.Q; q0 += chunk) {
+          const std::int64_t qc = std::min(chunk, L.Q - q0);
+          for (std::int64_t k = 0; k < K; ++k)
+            std::memcpy(col.data() + k * qc, xpad + L.row_offset[static_cast<std::size_t>(k)] + q0, sizeof(T) * qc);
+          GemmB<T> b;
+          b.matrix = StridedMatrix{gy_ng + q0, 1, L.Q};
+          GemmEpilogue<T> ep;
+          ep.accumulate = true;
+          gemm_ex<T>(K, Og, qc, StridedMatrix{col.data(), qc, 1}, b, acc + gi * K * Og, Og, ep, gemm_threads);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb,
+                     int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  const std::int64_t w_size = g.O * K;
+
+  if (gb) {
+    for (std::int64_t o = 0; o < g.O; ++o) {
+      double total = 0;
+      for (std::int64_t n = 0; n < g.N; ++n) {
+        const T* row = gy + (n * g.O + o) * P;
+        T s = 0;
+        for (std::int64_t p = 0; p < P; ++p) s += row[p];
+        total += s;
+      }
+      gb[o] = static_cast<T>(total);
+    }
+  }
+  if (gx) std::fill(gx, gx + g.N * g.C * g.in_plane(), T(0));
+  if (gw) std::fill(gw, gw + w_size, T(0));
+  if ((!gx && !gw) || g.N == 0 || P == 0 || g.O == 0) return;
+
+  const bool stride1 = g.SH == 1 && g.SW == 1;
+  // grad_x of a stride-1 convolution is itself a stride-1 convolution of
+  // grad_y with the flipped, transposed kernel and padding (k-1)*d - p.
+  const bool gx_as_conv = gx && stride1 && g.PH <= (g.KH - 1) * g.DH && g.PW <= (g.KW - 1) * g.DW;
+  if (gx_as_conv) {
+    std::vector<T> wt(static_cast<std::size_t>(w_size));
+    for (std::int64_t gi = 0; gi < g.groups; ++gi)
+      for (std::int64_t o = 0; o < Og; ++o)
+        for (std::int64_t c = 0; c < Cg; ++c)
+          for (std::int64_t ky = 0; ky < g.KH; ++ky)
+            for (std::int64_t kx = 0; kx < g.KW; ++kx)
+              wt[static_cast<std::size_t>((((gi * Cg + c) * Og + o) * g.KH + (g.KH - 1 - ky)) * g.KW + (g.KW - 1 - kx))] =
+                  w[(((gi * Og + o) * Cg + c) * g.KH + ky) * g.KW + kx];
+    ConvGeometry t = g;
+    t.C = g.O;
+    t.H = g.OH;
+    t.W = g.OW;
+    t.O = g.C;
+    t.PH = (g.KH - 1) * g.DH - g.PH;
+    t.PW = (g.KW - 1) * g.DW - g.PW;
+    t.OH = g.H;
+    t.OW = g.W;
+    conv2d_forward<T>(t, gy, wt.data(), nullptr, gx, nthreads);
+  }
+
+  const int max_parts = std::max(1, nthreads);
+  std::vector<T> parts_buf(static_cast<std::size_t>(max_parts - 1) * w_size, T(0));
+  if (gw && stride1) {
+    std::vector<T> gwT(static_cast<std::size_t>(w_size), T(0));  // per group: K x Og
+    const int parts = backward_weights_stride1(g, gy, x, gwT.data(), &parts_buf, nthreads);
+    for (int part = 1; part < parts; ++part) {
+      const T* src = parts_buf.data() + (part - 1) * w_size;
+      for (std::int64_t i = 0; i < w_size; ++i) gwT[i] += src[i];
+    }
+    for (std::int64_t gi = 0; gi < g.groups; ++gi)
+      for (std::int64_t o = 0; o < Og; ++o)
+        for (std::int64_t k = 0; k < K; ++k) gw[(gi * Og + o) * K + k] = gwT[(gi * K + k) * Og + o];
+  }
+  T* gx_generic = gx_as_conv ? nullptr : gx;
+  T* gw_generic = stride1 ? nullptr : gw;
+  if (gx_generic || gw_generic) {
+    const int parts = backward_generic(g, gy, x, w, gx_generic, gw_generic, &parts_buf, nthreads);
+    if (gw_generic)
+      for (int part = 1; part < parts; ++part) {
+        const T* src = parts_buf.data() + (part - 1) * w_size;
+        for (std::int64_t i = 0; i < w_size; ++i) gw[i] += src[i];
+      }
+  }
+}
+
+template void conv2d_forward<float>(const ConvGeometry&, const float*, const float*, const float*, float*, int);
+template void conv2d_forward<double>(const ConvGeometry&, const double*, const double*, const double*, double*, int);
+template void conv2d_backward<float>(const ConvGeometry&, const float*, const float*, const float*, float*, float*,
+                                     float*, int);
+template void conv2d_backward<double>(const ConvGeometry&, const double*, const double*, const double*, double*,
+                                      double*, double*, int);
+
+}  // namespace cpu
+}  // namespace pyfastnn

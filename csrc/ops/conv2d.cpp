@@ -1,0 +1,191 @@
+// conv2d / conv2d_backward: PyTorch's argument conventions (NCHW, OIHW,
+// int-or-pair stride/padding/dilation, groups), checked here; the kernels in
+// csrc/cpu/conv trust what they get.
+#include "ops/conv2d.h"
+
+#include "common/checks.h"
+#include "cpu/conv/conv.h"
+#include "runtime/thread_pool.h"
+
+namespace pyfastnn {
+namespace ops {
+
+namespace {
+
+py::array contiguous(const py::array& a) {
+  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
+}
+
+// An int or a pair of ints (a tuple or list of length 2).
+void parse_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo,
+                std::int64_t* a, std::int64_t* b) {
+  auto as_int = [&](const py::handle& h) -> std::int64_t {
+    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
+      raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
+                               py::str(py::repr(v)).cast<std::string>());
+    return h.cast<std::int64_t>();
+  };
+  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+    if (seq.size() != 2)
+      raise_value_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
+                                py::str(py::repr(v)).cast<std::string>());
+    *a = as_int(seq[0]);
+    *b = as_int(seq[1]);
+  } else {
+    *a = *b = as_int(v);
+  }
+  if (*a < lo || *b < lo)
+    raise_value_error(op, std::string("argument '") + name + "' must be >= " + std::to_string(lo) + ", got " +
+                              py::str(py::repr(v)).cast<std::string>());
+}
+
+struct Checked {
+  cpu::ConvGeometry g;
+  DType dt;
+  py::array x, w;
+};
+
+Checked check_conv(const std::string& op, const py::object& x_obj, const py::object& w_obj,
+                   const py::object& stride, const py::object& padding, const py::object& dilation,
+                   const py::object& groups) {
+  Checked c;
+  c.x = require_array(op, "x", x_obj);
+  c.w = require_array(op, "w", w_obj);
+  c.dt = require_float(op, "x", c.x);
+  if (require_float(op, "w", c.w) != c.dt)
+    raise_type_error(op, "arguments 'x' and 'w' must have the same dtype, got " + dtype_str(c.x) + " and " +
+                             dtype_str(c.w));
+  if (c.x.ndim() != 4) raise_value_error(op, "argument 'x' must be 4-D (N, C, H, W), got shape " + shape_str(c.x));
+  if (c.w.ndim() != 4)
+    raise_value_error(op, "argument 'w' must be 4-D (O, C/groups, kH, kW), got shape " + shape_str(c.w));
+  cpu::ConvGeometry& g = c.g;
+  g.N = c.x.shape(0); g.C = c.x.shape(1); g.H = c.x.shape(2); g.W = c.x.shape(3);
+  g.O = c.w.shape(0); g.KH = c.w.shape(2); g.KW = c.w.shape(3);
+  parse_pair(op, "stride", stride, 1, &g.SH, &g.SW);
+  parse_pair(op, "dilation", dilation, 1, &g.DH, &g.DW);
+  if (py::isinstance<py::str>(padding)) {
+    const std::string mode = padding.cast<std::string>();
+    if (mode == "valid") {
+      g.PH = g.PW = 0;
+    } else if (mode == "same") {
+      if (g.SH != 1 || g.SW != 1) raise_value_error(op, "padding='same' needs stride 1");
+      const std::int64_t th = g.DH * (g.KH - 1), tw = g.DW * (g.KW - 1);
+      if (th % 2 || tw % 2)
+        raise_value_error(op, "padding='same' with an even effective kernel size needs asymmetric padding, "
+                              "which is not supported; pad the input explicitly");
+      g.PH = th / 2;
+      g.PW = tw / 2;
+    } else {
+      raise_value_error(op, "argument 'padding' must be an int, a pair of ints, 'valid' or 'same', got '" + mode + "'");
+    }
+  } else {
+    parse_pair(op, "padding", padding, 0, &g.PH, &g.PW);
+  }
+  if (py::isinstance<py::bool_>(groups) || !py::isinstance<py::int_>(groups))
+    raise_type_error(op, "argument 'groups' must be an int, got " + py::str(py::repr(groups)).cast<std::string>());
+  g.groups = groups.cast<std::int64_t>();
+  if (g.groups < 1) raise_value_error(op, "argument 'groups' must be >= 1, got " + std::to_string(g.groups));
+  if (g.C % g.groups)
+    raise_value_error(op, "input channels " + std::to_string(g.C) + " of 'x' " + shape_str(c.x) +
+                              " are not divisible by groups=" + std::to_string(g.groups));
+  if (g.O % g.groups)
+    raise_value_error(op, "output channels " + std::to_string(g.O) + " of 'w' " + shape_str(c.w) +
+                              " are not divisible by groups=" + std::to_string(g.groups));
+  if (c.w.shape(1) != g.C / g.groups)
+    raise_value_error(op, "argument 'w' has shape " + shape_str(c.w) + "; expected (O, " +
+                              std::to_string(g.C / g.groups) + ", kH, kW) for " + std::to_string(g.C) +
+                              " input channels and groups=" + std::to_string(g.groups));
+  if (g.KH == 0 || g.KW == 0) raise_value_error(op, "argument 'w' has an empty kernel, shape " + shape_str(c.w));
+  const std::int64_t ekh = g.DH * (g.KH - 1) + 1, ekw = g.DW * (g.KW - 1) + 1;
+  if (ekh > g.H + 2 * g.PH || ekw > g.W + 2 * g.PW)
+    raise_value_error(op, "kernel (" + std::to_string(ekh) + "x" + std::to_string(ekw) +
+                              " with dilation) is larger than the padded input (" + std::to_string(g.H + 2 * g.PH) +
+                              "x" + std::to_string(g.W + 2 * g.PW) + ") of 'x' " + shape_str(c.x));
+  g.OH = (g.H + 2 * g.PH - ekh) / g.SH + 1;
+  g.OW = (g.W + 2 * g.PW - ekw) / g.SW + 1;
+  checked_numel(op, "output", {g.N, g.O, g.OH, g.OW}, c.x.itemsize());
+  c.x = contiguous(c.x);
+  c.w = contiguous(c.w);
+  return c;
+}
+
+py::array check_bias(const std::string& op, const py::object& bias_obj, const Checked& c) {
+  py::array b = require_array(op, "bias", bias_obj);
+  if (dtype_of(b) != c.dt)
+    raise_type_error(op, "argument 'bias' must have dtype " + dtype_str(c.x) + " like 'x', got " + dtype_str(b));
+  if (b.ndim() != 1 || b.shape(0) != c.g.O)
+    raise_value_error(op, "argument 'bias' must have shape (" + std::to_string(c.g.O) + ",), got " + shape_str(b));
+  return contiguous(b);
+}
+
+template <class T>
+py::array forward(const Checked& c, const void* bias) {
+  const cpu::ConvGeometry& g = c.g;
+  py::array_t<T> y({g.N, g.O, g.OH, g.OW});
+  const T* b = static_cast<const T*>(bias);
+  const T* x = static_cast<const T*>(c.x.data());
+  const T* w = static_cast<const T*>(c.w.data());
+  T* out = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_forward<T>(g, x, w, b, out, get_num_threads());
+  }
+  return std::move(y);
+}
+
+template <class T>
+py::tuple backward(const Checked& c, const py::array& gy) {
+  const cpu::ConvGeometry& g = c.g;
+  py::array_t<T> gx({g.N, g.C, g.H, g.W});
+  py::array_t<T> gw({g.O, g.C / g.groups, g.KH, g.KW});
+  py::array_t<T> gb(std::vector<py::ssize_t>{static_cast<py::ssize_t>(g.O)});
+  const T* gyp = static_cast<const T*>(gy.data());
+  const T* x = static_cast<const T*>(c.x.data());
+  const T* w = static_cast<const T*>(c.w.data());
+  T* gxp = gx.mutable_data();
+  T* gwp = gw.mutable_data();
+  T* gbp = gb.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_backward<T>(g, gyp, x, w, gxp, gwp, gbp, get_num_threads());
+  }
+  return py::make_tuple(gx, gw, gb);
+}
+
+}  // namespace
+
+py::array conv2d(const py::object& x, const py::object& w, const py::object& bias, const py::object& stride,
+                 const py::object& padding, const py::object& dilation, const py::object& groups) {
+  const std::string op = "conv2d";
+  Checked c = check_conv(op, x, w, stride, padding, dilation, groups);
+  py::array b;  // keeps the contiguous bias alive during the call
+  const void* bias_ptr = nullptr;
+  if (!bias.is_none()) {
+    b = check_bias(op, bias, c);
+    bias_ptr = b.data();
+  }
+  if (c.dt == DType::f32) return forward<float>(c, bias_ptr);
+  return forward<double>(c, bias_ptr);
+}
+
+py::tuple conv2d_backward(const py::object& grad_y, const py::object& x, const py::object& w,
+                          const py::object& stride, const py::object& padding, const py::object& dilation,
+                          const py::object& groups) {
+  const std::string op = "conv2d_backward";
+  Checked c = check_conv(op, x, w, stride, padding, dilation, groups);
+  py::array gy = require_array(op, "grad_y", grad_y);
+  if (dtype_of(gy) != c.dt)
+    raise_type_error(op, "argument 'grad_y' must have dtype " + dtype_str(c.x) + " like 'x', got " + dtype_str(gy));
+  const cpu::ConvGeometry& g = c.g;
+  if (gy.ndim() != 4 || gy.shape(0) != g.N || gy.shape(1) != g.O || gy.shape(2) != g.OH || gy.shape(3) != g.OW)
+    raise_value_error(op, "argument 'grad_y' must have the output's shape (" + std::to_string(g.N) + ", " +
+                              std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " + std::to_string(g.OW) +
+                              "), got " + shape_str(gy));
+  gy = contiguous(gy);
+  if (c.dt == DType::f32) return backward<float>(c, gy);
+  return backward<double>(c, gy);
+}
+
+}  // namespace ops
+}  // namespace pyfastnn

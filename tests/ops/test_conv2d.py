@@ -1,0 +1,96 @@
+"""conv2d and its three gradients against PyTorch in float64, on awkward
+configurations, at every ISA level."""
+import numpy as np
+import pytest
+
+from pyfastnn import ops
+from conftest import rel_error
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+# (N, C, H, W, O, (kh, kw), stride, padding, dilation, groups)
+CONFIGS = [
+    (2, 3, 7, 9, 5, (3, 3), 1, 0, 1, 1),
+    (1, 1, 1, 1, 1, (1, 1), 1, 0, 1, 1),
+    (3, 4, 11, 10, 6, (3, 3), 2, 1, 1, 2),      # stride, padding, groups
+    (2, 6, 13, 13, 6, (3, 3), 1, 2, 2, 6),      # depthwise, dilated
+    (2, 6, 13, 13, 12, (3, 3), 1, 1, 1, 6),     # depthwise multiplier 2
+    (1, 5, 8, 8, 7, (1, 1), 1, 0, 1, 1),        # 1x1
+    (2, 3, 5, 5, 4, (5, 5), 1, 0, 1, 1),        # kernel equal to the input
+    (2, 4, 9, 7, 8, (2, 2), 3, 1, 1, 1),        # stride > kernel
+    (2, 3, 10, 12, 5, (3, 2), (2, 1), (1, 0), (1, 2), 1),  # per-axis everything
+    (2, 2, 6, 6, 3, (3, 3), 1, 2, 1, 1),        # padding > (k-1)*d / 2 on a stride-1 conv
+    (1, 2, 5, 5, 3, (3, 3), 1, 3, 1, 1),        # padding larger than the kernel reach
+    (4, 1, 28, 28, 8, (3, 3), 1, 0, 1, 1),      # first layer, C = 1
+    (0, 3, 5, 5, 4, (3, 3), 1, 1, 1, 1),        # empty batch
+    (2, 17, 13, 11, 19, (3, 3), 1, 1, 1, 1),    # primes
+    (2, 8, 15, 15, 16, (3, 3), 2, 1, 1, 4),
+    (3, 64, 9, 9, 50, (3, 3), 1, 1, 1, 1),      # k rows across k blocks
+]
+
+
+def run_case(cfg, dtype, rng):
+    n, c, h, w_, o, k, s, p, d, g = cfg
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((o, c // g) + k).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    y = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    tx, tw, tb = (torch.from_numpy(a).double().requires_grad_() for a in (x, w, b))
+    ty = F.conv2d(tx, tw, tb, stride=s, padding=p, dilation=d, groups=g)
+    gy = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    if ty.numel():
+        ty.backward(torch.from_numpy(gy).double())
+    gx, gw, gb = ops.conv2d_backward(gy, x, w, stride=s, padding=p, dilation=d, groups=g)
+    ref_grads = [t.grad.numpy() if t.grad is not None else np.zeros(t.shape) for t in (tx, tw, tb)]
+    return (y, gx, gw, gb), (ty.detach().numpy(), *ref_grads)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[str(c) for c in CONFIGS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_torch(isa, cfg, dtype):
+    rng = np.random.default_rng()
+    got, ref = run_case(cfg, dtype, rng)
+    tol = 1e-5 if dtype == np.float32 else 1e-11
+    for name, a, r in zip(("y", "grad_x", "grad_w", "grad_b"), got, ref):
+        assert a.shape == r.shape, name
+        assert a.dtype == dtype, name
+        assert rel_error(a, r) < tol, (name, rel_error(a, r))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
+def test_thread_counts_agree_with_reference(threads):
+    rng = np.random.default_rng()
+    for cfg in [(5, 3, 12, 12, 8, (3, 3), 1, 1, 1, 1), (1, 16, 20, 20, 16, (3, 3), 2, 1, 1, 1)]:
+        got, ref = run_case(cfg, np.float32, rng)
+        for a, r in zip(got, ref):
+            assert rel_error(a, r) < 1e-5
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng()
+    x = rng.standard_normal((2, 3, 10, 12)).astype(np.float32)[:, :, ::2, 1:]
+    w = np.asfortranarray(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    y = ops.conv2d(x, w, padding=1)
+    ref = F.conv2d(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(w)), padding=1)
+    assert rel_error(y, ref.numpy()) < 1e-5
+
+
+def test_padding_strings():
+    rng = np.random.default_rng()
+    x = rng.standard_normal((1, 2, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    for mode in ("same", "valid"):
+        ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=mode)
+        assert rel_error(ops.conv2d(x, w, padding=mode), ref.numpy()) < 1e-5
+
+
+def test_results_identical_across_runs():
+    rng = np.random.default_rng()
+    x = rng.standard_normal((6, 8, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((6, 16, 14, 14)).astype(np.float32)
+    first = ops.conv2d_backward(gy, x, w, padding=1)
+    for _ in range(3):
+        for a, b in zip(ops.conv2d_backward(gy, x, w, padding=1), first):
+            np.testing.assert_array_equal(a, b)
