@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/conv/im2col.h"
+#include "cpu/elementwise/elementwise.h"
 #include "cpu/gemm/gemm.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
@@ -253,14 +254,10 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   const std::int64_t w_size = g.O * K;
 
   if (gb) {
+    const auto sum = elementwise_kernels<T>(active_isa()).sum;
     for (std::int64_t o = 0; o < g.O; ++o) {
       double total = 0;
-      for (std::int64_t n = 0; n < g.N; ++n) {
-        const T* row = gy + (n * g.O + o) * P;
-        T s = 0;
-        for (std::int64_t p = 0; p < P; ++p) s += row[p];
-        total += s;
-      }
+      for (std::int64_t n = 0; n < g.N; ++n) total += sum(gy + (n * g.O + o) * P, P);
       gb[o] = static_cast<T>(total);
     }
   }
@@ -271,7 +268,10 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   const bool stride1 = g.SH == 1 && g.SW == 1;
   // grad_x of a stride-1 convolution is itself a stride-1 convolution of
   // grad_y with the flipped, transposed kernel and padding (k-1)*d - p.
-  const bool gx_as_conv = gx && stride1 && g.PH <= (g.KH - 1) * g.DH && g.PW <= (g.KW - 1) * g.DW;
+  // That convolution has Cg output channels, i.e. each packed element of
+  // grad_y feeds only Cg rows: with few input channels the col2im path,
+  // which packs grad_y once for all Cg*KH*KW rows, moves far less data.
+  const bool gx_as_conv = gx && stride1 && g.PH <= (g.KH - 1) * g.DH && g.PW <= (g.KW - 1) * g.DW && Cg >= 16;
   if (gx_as_conv) {
     std::vector<T> wt(static_cast<std::size_t>(w_size));
     for (std::int64_t gi = 0; gi < g.groups; ++gi)

@@ -12,6 +12,9 @@ template <class T>
 struct ElementwiseKernels {
   // y[r, :] = act(y[r, :] + bias) for r in [0, rows), in place, row-major.
   void (*bias_activation_rows)(T* y, const T* bias, std::int64_t rows, std::int64_t cols, Activation act);
+  // Sum of x[0:n] with several vector accumulators (a fixed order, so the
+  // result does not depend on threads or alignment).
+  T (*sum)(const T* x, std::int64_t n);
 };
 
 template <class T>
