@@ -11,7 +11,8 @@ import numpy as np
 from . import _backend
 from ._backend import _core
 
-__all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward"]
+__all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -128,3 +129,31 @@ def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of ``conv2d`` with respect to x, w and bias: ``(grad_x, grad_w, grad_b)``."""
     a = _cpu_only("conv2d_backward", grad_y=grad_y, x=x, w=w)
     return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling like ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
+
+    x: (N, C, H, W) or (C, H, W). Returns ``(y, indices)``; indices are int64
+    flat positions ``iy * W + ix`` within each input plane (PyTorch's).
+    """
+    a = _cpu_only("max_pool2d", x=x)
+    return _core.max_pool2d(a["x"], kernel_size, stride, padding)
+
+
+def max_pool2d_backward(grad_y, indices, x_shape):
+    """Gradient of ``max_pool2d`` with respect to x (windows that overlap add up)."""
+    a = _cpu_only("max_pool2d_backward", grad_y=grad_y, indices=indices)
+    return _core.max_pool2d_backward(a["grad_y"], a["indices"], tuple(x_shape) if isinstance(x_shape, list) else x_shape)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Average pooling like ``torch.nn.functional.avg_pool2d`` (padding counted in the divisor)."""
+    a = _cpu_only("avg_pool2d", x=x)
+    return _core.avg_pool2d(a["x"], kernel_size, stride, padding)
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0):
+    """Gradient of ``avg_pool2d`` with respect to x."""
+    a = _cpu_only("avg_pool2d_backward", grad_y=grad_y)
+    return _core.avg_pool2d_backward(a["grad_y"], x_shape, kernel_size, stride, padding)

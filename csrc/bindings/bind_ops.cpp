@@ -4,6 +4,7 @@
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
 #include "ops/matmul.h"
+#include "ops/pool2d.h"
 
 namespace py = pybind11;
 
@@ -21,6 +22,14 @@ void bind_ops(py::module_& m) {
   m.def("conv2d_backward", &ops::conv2d_backward, py::arg("grad_y"), py::arg("x"), py::arg("w"),
         py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
         "Gradients of conv2d: (grad_x, grad_w, grad_b)");
+  m.def("max_pool2d", &ops::max_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, "Max pooling: (y, indices), indices flat in each input plane (int64)");
+  m.def("max_pool2d_backward", &ops::max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),
+        py::arg("x_shape"));
+  m.def("avg_pool2d", &ops::avg_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, "Average pooling, padding counted in the divisor (PyTorch's default)");
+  m.def("avg_pool2d_backward", &ops::avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"),
+        py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0);
 }
 
 }  // namespace pyfastnn

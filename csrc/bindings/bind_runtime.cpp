@@ -1,7 +1,9 @@
 // Runtime queries and settings: ISA level, threads, caches, peak FLOP rate.
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <vector>
 
 #include "cpu/peak/peak.h"
@@ -28,6 +30,25 @@ double measure_peak_gflops(int nthreads, std::int64_t iters) {
   double total = 0;
   for (auto f : flops) total += static_cast<double>(f);
   return total / sec * 1e-9;
+}
+
+// Copies `bytes` with n threads (each its own slice) `repeats` times; returns
+// GB/s counting bytes read plus bytes written, the best repeat.
+double measure_copy_gbps(std::size_t bytes, int nthreads, int repeats) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  py::gil_scoped_release release;
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    auto task = [&](int tid, int n) {
+      const std::size_t b0 = bytes * tid / n, b1 = bytes * (tid + 1) / n;
+      std::memcpy(dst.data() + b0, src.data() + b0, b1 - b0);
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_run(nthreads, TaskRef(task));
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(bytes) / sec * 1e-9);
+  }
+  return best;
 }
 
 }  // namespace
@@ -61,6 +82,8 @@ void bind_runtime(py::module_& m) {
   });
   m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("nthreads"), py::arg("iters") = 20000000,
         "fp32 GFLOP/s of a register-only FMA loop on nthreads threads at the active ISA level");
+  m.def("measure_copy_gbps", &measure_copy_gbps, py::arg("bytes"), py::arg("nthreads"), py::arg("repeats") = 10,
+        "memcpy bandwidth on nthreads threads (bytes read + written per second, best of repeats)");
 }
 
 }  // namespace pyfastnn

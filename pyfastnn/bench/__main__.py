@@ -120,6 +120,12 @@ def main(argv=None):
     print(f"pyfastnn {meta['pyfastnn']} | {meta['cpu']} | ISA {meta['isa']} | {threads} threads | "
           f"numpy {meta['numpy']} | torch {meta['torch'] or 'not installed'}")
     print(f"measured fp32 peak (FMA loop, {threads} threads): {peak:.1f} GFLOP/s")
+    if "pool" in wanted:
+        from .._backend import _core
+
+        meta["memcpy_gbps"] = {f"{mb}MB": _core.measure_copy_gbps(mb << 20, threads) for mb in (8, 256)}
+        print("measured memcpy bandwidth (read + write, %d threads): %s" % (
+            threads, ", ".join(f"{v:.1f} GB/s at {k}" for k, v in meta["memcpy_gbps"].items())))
     print("median time per call; 'x numpy' / 'x torch' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
     cases = [c for op in wanted for c in ALL[op](torch=torch)]
     print_table([], file=sys.stdout)

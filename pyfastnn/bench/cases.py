@@ -71,4 +71,43 @@ def conv_cases(torch=None, dtype=np.float32):
     return cases
 
 
-ALL = {"matmul": gemm_cases, "conv": conv_cases}
+POOL_SHAPES = [  # (shape, kernel, stride, padding)
+    ((64, 32, 26, 26), 2, 2, 0), ((32, 64, 56, 56), 2, 2, 0), ((10, 64, 112, 112), 3, 2, 1),
+]
+
+
+def pool_cases(torch=None, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    cases = []
+    for shape, k, s, p in POOL_SHAPES:
+        x = rng.standard_normal(shape).astype(dtype)
+        y, idx = ops.max_pool2d(x, k, s, p)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        label = f"{'x'.join(map(str, shape))},{k}/{s}" + (f"p{p}" if p else "")
+        xb, yb, ib = x.nbytes, y.nbytes, idx.nbytes
+        F = torch.nn.functional if torch is not None else None
+        tx = torch.from_numpy(x) if torch is not None else None
+        tgy = torch.from_numpy(gy) if torch is not None else None
+        tidx = torch.from_numpy(idx) if torch is not None else None
+        impls = {"pyfastnn": lambda x=x, k=k, s=s, p=p: ops.max_pool2d(x, k, s, p)}
+        if torch is not None:
+            impls["torch"] = lambda tx=tx, k=k, s=s, p=p: F.max_pool2d(tx, k, s, p, return_indices=True)
+        cases.append(Case("max_pool2d", label, bytes=xb + yb + ib, impls=impls))
+        impls = {"pyfastnn": lambda gy=gy, idx=idx, shape=shape, k=k, s=s, p=p: ops.max_pool2d_backward(gy, idx, shape)}
+        if torch is not None:
+            impls["torch"] = lambda tgy=tgy, tidx=tidx, tx=tx, k=k, s=s, p=p: torch.ops.aten.max_pool2d_with_indices_backward(
+                tgy, tx, [k, k], [s, s], [p, p], [1, 1], False, tidx)
+        cases.append(Case("max_pool2d bwd", label, bytes=yb + ib + xb, impls=impls))
+        impls = {"pyfastnn": lambda x=x, k=k, s=s, p=p: ops.avg_pool2d(x, k, s, p)}
+        if torch is not None:
+            impls["torch"] = lambda tx=tx, k=k, s=s, p=p: F.avg_pool2d(tx, k, s, p)
+        cases.append(Case("avg_pool2d", label, bytes=xb + yb, impls=impls))
+        impls = {"pyfastnn": lambda gy=gy, shape=shape, k=k, s=s, p=p: ops.avg_pool2d_backward(gy, shape, k, s, p)}
+        if torch is not None:
+            impls["torch"] = lambda tgy=tgy, tx=tx, k=k, s=s, p=p: torch.ops.aten.avg_pool2d_backward(
+                tgy, tx, [k, k], [s, s], [p, p], False, True, None)
+        cases.append(Case("avg_pool2d bwd", label, bytes=yb + xb, impls=impls))
+    return cases
+
+
+ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases}

@@ -94,3 +94,36 @@ def test_results_identical_across_runs():
     for _ in range(3):
         for a, b in zip(ops.conv2d_backward(gy, x, w, padding=1), first):
             np.testing.assert_array_equal(a, b)
+
+
+X = np.ones((2, 4, 8, 8), np.float32)
+W = np.ones((6, 4, 3, 3), np.float32)
+BAD = [
+    (lambda: ops.conv2d(X, np.ones((6, 3, 3, 3), np.float32)), ValueError, ["conv2d", "'w'", "(6, 3, 3, 3)"]),
+    (lambda: ops.conv2d(X, W, groups=3), ValueError, ["conv2d", "groups=3"]),
+    (lambda: ops.conv2d(X, np.ones((5, 2, 3, 3), np.float32), groups=2), ValueError, ["conv2d", "output channels"]),
+    (lambda: ops.conv2d(X, np.ones((6, 4, 9, 9), np.float32)), ValueError, ["conv2d", "larger than the padded input"]),
+    (lambda: ops.conv2d(X, W, stride=0), ValueError, ["conv2d", "'stride'"]),
+    (lambda: ops.conv2d(X, W, padding=-1), ValueError, ["conv2d", "'padding'"]),
+    (lambda: ops.conv2d(X, W, dilation=(1, 0)), ValueError, ["conv2d", "'dilation'"]),
+    (lambda: ops.conv2d(X, W, stride=1.5), TypeError, ["conv2d", "'stride'"]),
+    (lambda: ops.conv2d(X, W, groups=0), ValueError, ["conv2d", "'groups'"]),
+    (lambda: ops.conv2d(X[0], W), ValueError, ["conv2d", "'x'", "4-D"]),
+    (lambda: ops.conv2d(X, W[0]), ValueError, ["conv2d", "'w'", "4-D"]),
+    (lambda: ops.conv2d(X.astype(np.int64), W), TypeError, ["conv2d", "'x'", "int64"]),
+    (lambda: ops.conv2d(X, W.astype(np.float64)), TypeError, ["conv2d", "same dtype"]),
+    (lambda: ops.conv2d(X, W, bias=np.ones(5, np.float32)), ValueError, ["conv2d", "'bias'", "(6,)"]),
+    (lambda: ops.conv2d(X, W, padding="full"), ValueError, ["conv2d", "'padding'", "full"]),
+    (lambda: ops.conv2d(X, W, padding="same", stride=2), ValueError, ["conv2d", "same"]),
+    (lambda: ops.conv2d_backward(np.ones((2, 6, 5, 5), np.float32), X, W), ValueError,
+     ["conv2d_backward", "'grad_y'", "(2, 6, 6, 6)"]),
+    (lambda: ops.conv2d_backward(np.ones((2, 6, 6, 6), np.float64), X, W), TypeError, ["conv2d_backward", "'grad_y'"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,words", BAD)
+def test_bad_input(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))

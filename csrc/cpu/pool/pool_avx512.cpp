@@ -1,0 +1,116 @@
+// Pooling kernels for the avx512 level: the generic loops, plus 2x2 windows
+// with stride 2 (the common CNN pool) done 16 outputs at a time — two input
+// rows loaded as 32 columns each, split into even and odd columns with one
+// permute per vector, so every input element is loaded exactly once.
+#define PFN_ISA_LEVEL 2
+#define PFN_ISA_NS avx512
+#include <immintrin.h>
+
+#include "cpu/pool/pool_impl.h"
+
+namespace pyfastnn {
+namespace cpu {
+namespace avx512 {
+
+namespace {
+
+bool is_2x2_stride2(const PoolGeometry& g) {
+  return g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 && g.H * g.W < (1LL << 31);
+}
+
+struct Columns {  // even and odd input columns of one row, 16 outputs' worth
+  __m512 even, odd;
+};
+
+inline Columns load_columns(const float* row, int outputs) {
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512 lo, hi;
+  if (outputs == 16) {
+    lo = _mm512_loadu_ps(row);
+    hi = _mm512_loadu_ps(row + 16);
+  } else {  // only the 2*outputs columns that belong to a window are read
+    const int n = 2 * outputs;
+    lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1), row);
+    hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n <= 16 ? 0 : (1u << (n - 16)) - 1), row + 16);
+  }
+  return {_mm512_permutex2var_ps(lo, even_idx, hi), _mm512_permutex2var_ps(lo, odd_idx, hi)};
+}
+
+// best/arg take candidate c (at flat index ci) if c > best, or c is the first NaN.
+inline void take_if_greater(__m512 c, __m512i ci, __m512* best, __m512i* arg) {
+  const __mmask16 greater = _mm512_cmp_ps_mask(c, *best, _CMP_GT_OQ);
+  const __mmask16 nan = _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q) & ~_mm512_cmp_ps_mask(*best, *best, _CMP_UNORD_Q);
+  const __mmask16 take = greater | nan;
+  *best = _mm512_mask_blend_ps(take, *best, c);
+  *arg = _mm512_mask_blend_epi32(take, *arg, ci);
+}
+
+void max_forward(const PoolGeometry& g, const float* x, float* y, std::int64_t* idx, std::int64_t p0,
+                 std::int64_t p1) {
+  if (!is_2x2_stride2(g)) return max_forward_generic(g, x, y, idx, p0, p1);
+  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i one = _mm512_set1_epi32(1), width = _mm512_set1_epi32(static_cast<int>(g.W));
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * g.H * g.W;
+    for (std::int64_t oy = 0; oy < g.OH; ++oy) {
+      const float* r0 = xp + 2 * oy * g.W;
+      float* yrow = y + (p * g.OH + oy) * g.OW;
+      std::int64_t* irow = idx + (p * g.OH + oy) * g.OW;
+      for (std::int64_t ox = 0; ox < g.OW; ox += 16) {
+        const int n = static_cast<int>(std::min<std::int64_t>(16, g.OW - ox));
+        const Columns a = load_columns(r0 + 2 * ox, n), b = load_columns(r0 + g.W + 2 * ox, n);
+        const __m512i i00 = _mm512_add_epi32(lane2, _mm512_set1_epi32(static_cast<int>(2 * oy * g.W + 2 * ox)));
+        __m512 best = a.even;
+        __m512i arg = i00;
+        take_if_greater(a.odd, _mm512_add_epi32(i00, one), &best, &arg);
+        take_if_greater(b.even, _mm512_add_epi32(i00, width), &best, &arg);
+        take_if_greater(b.odd, _mm512_add_epi32(_mm512_add_epi32(i00, width), one), &best, &arg);
+        const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(arg));
+        const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(arg, 1));
+        if (n == 16) {
+          _mm512_storeu_ps(yrow + ox, best);
+          _mm512_storeu_si512(irow + ox, lo);
+          _mm512_storeu_si512(irow + ox + 8, hi);
+        } else {
+          _mm512_mask_storeu_ps(yrow + ox, static_cast<__mmask16>((1u << n) - 1), best);
+          _mm512_mask_storeu_epi64(irow + ox, static_cast<__mmask8>(n >= 8 ? 0xFF : (1u << n) - 1), lo);
+          _mm512_mask_storeu_epi64(irow + ox + 8, static_cast<__mmask8>(n <= 8 ? 0 : (1u << (n - 8)) - 1), hi);
+        }
+      }
+    }
+  }
+}
+
+void avg_forward(const PoolGeometry& g, const float* x, float* y, std::int64_t p0, std::int64_t p1) {
+  if (!is_2x2_stride2(g)) return avg_forward_generic(g, x, y, p0, p1);
+  const __m512 quarter = _mm512_set1_ps(0.25f);
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * g.H * g.W;
+    for (std::int64_t oy = 0; oy < g.OH; ++oy) {
+      const float* r0 = xp + 2 * oy * g.W;
+      float* yrow = y + (p * g.OH + oy) * g.OW;
+      for (std::int64_t ox = 0; ox < g.OW; ox += 16) {
+        const int n = static_cast<int>(std::min<std::int64_t>(16, g.OW - ox));
+        const Columns a = load_columns(r0 + 2 * ox, n), b = load_columns(r0 + g.W + 2 * ox, n);
+        // Same order of additions as the generic loop, so every level agrees bit for bit.
+        const __m512 s = _mm512_mul_ps(
+            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a.even, a.odd), b.even), b.odd), quarter);
+        if (n == 16) _mm512_storeu_ps(yrow + ox, s);
+        else _mm512_mask_storeu_ps(yrow + ox, static_cast<__mmask16>((1u << n) - 1), s);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+}  // namespace avx512
+
+void pool_kernels_avx512(PoolKernels<float>* f32, PoolKernels<double>* f64) {
+  *f32 = PoolKernels<float>{&avx512::max_forward, &avx512::avg_forward};
+  *f64 = PoolKernels<double>{&avx512::max_forward_generic<double>, &avx512::avg_forward_generic<double>};
+}
+
+}  // namespace cpu
+}  // namespace pyfastnn

@@ -1,0 +1,263 @@
+// max_pool2d / avg_pool2d and their backward passes: PyTorch's arguments
+// (int-or-pair kernel_size, stride defaulting to kernel_size, padding at most
+// half the kernel), inputs (N, C, H, W) or (C, H, W).
+#include "ops/pool2d.h"
+
+#include "common/checks.h"
+#include "cpu/pool/pool.h"
+#include "runtime/thread_pool.h"
+
+namespace pyfastnn {
+namespace ops {
+
+namespace {
+
+py::array contiguous(const py::array& a) {
+  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
+}
+
+void parse_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
+                std::int64_t* b) {
+  auto bad = [&](const char* what) {
+    raise_value_error(op, std::string("argument '") + name + "' must be " + what + ", got " +
+                              py::str(py::repr(v)).cast<std::string>());
+  };
+  auto as_int = [&](const py::handle& h) -> std::int64_t {
+    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
+      raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
+                               py::str(py::repr(v)).cast<std::string>());
+    return h.cast<std::int64_t>();
+  };
+  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+    if (seq.size() != 2) bad("an int or a pair of ints");
+    *a = as_int(seq[0]);
+    *b = as_int(seq[1]);
+  } else {
+    *a = *b = as_int(v);
+  }
+  if (*a < lo || *b < lo) bad(lo == 0 ? ">= 0" : ">= 1");
+}
+
+// (N, C, H, W) or (C, H, W) -> planes, H, W.
+void plane_shape(const std::string& op, const char* name, const std::vector<std::int64_t>& shape,
+                 cpu::PoolGeometry* g) {
+  if (shape.size() != 3 && shape.size() != 4) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    raise_value_error(op, std::string("argument '") + name + "' must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape " +
+                              s + (shape.size() == 1 ? ",)" : ")"));
+  }
+  g->planes = 1;
+  for (std::size_t i = 0; i + 2 < shape.size(); ++i) g->planes *= shape[i];
+  g->H = shape[shape.size() - 2];
+  g->W = shape[shape.size() - 1];
+}
+
+std::vector<std::int64_t> shape_of(const py::array& a) {
+  return std::vector<std::int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// Fills the window geometry and output size from the pooling arguments.
+void window(const std::string& op, const py::object& kernel_size, const py::object& stride,
+            const py::object& padding, cpu::PoolGeometry* g) {
+  parse_pair(op, "kernel_size", kernel_size, 1, &g->KH, &g->KW);
+  if (stride.is_none()) {
+    g->SH = g->KH;
+    g->SW = g->KW;
+  } else {
+    parse_pair(op, "stride", stride, 1, &g->SH, &g->SW);
+  }
+  parse_pair(op, "padding", padding, 0, &g->PH, &g->PW);
+  if (2 * g->PH > g->KH || 2 * g->PW > g->KW)
+    raise_value_error(op, "argument 'padding' (" + std::to_string(g->PH) + ", " + std::to_string(g->PW) +
+                              ") must be at most half of 'kernel_size' (" + std::to_string(g->KH) + ", " +
+                              std::to_string(g->KW) + ")");
+  if (g->H + 2 * g->PH < g->KH || g->W + 2 * g->PW < g->KW)
+    raise_value_error(op, "'kernel_size' (" + std::to_string(g->KH) + ", " + std::to_string(g->KW) +
+                              ") is larger than the padded input (" + std::to_string(g->H + 2 * g->PH) + ", " +
+                              std::to_string(g->W + 2 * g->PW) + ")");
+  g->OH = (g->H + 2 * g->PH - g->KH) / g->SH + 1;
+  g->OW = (g->W + 2 * g->PW - g->KW) / g->SW + 1;
+}
+
+std::vector<py::ssize_t> out_shape(const std::vector<std::int64_t>& in, const cpu::PoolGeometry& g) {
+  std::vector<py::ssize_t> s(in.begin(), in.end());
+  s[s.size() - 2] = g.OH;
+  s[s.size() - 1] = g.OW;
+  return s;
+}
+
+std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, const py::object& obj) {
+  std::vector<std::int64_t> shape;
+  if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)))
+    raise_type_error(op, std::string("argument '") + name + "' must be a tuple of ints, got " +
+                             py::str(py::repr(obj)).cast<std::string>());
+  for (const py::handle& h : obj) {
+    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h) || h.cast<std::int64_t>() < 0)
+      raise_type_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
+                               py::str(py::repr(obj)).cast<std::string>());
+    shape.push_back(h.cast<std::int64_t>());
+  }
+  return shape;
+}
+
+py::array require_grad(const std::string& op, const py::object& obj, DType* dt) {
+  py::array gy = require_array(op, "grad_y", obj);
+  *dt = require_float(op, "grad_y", gy);
+  return contiguous(gy);
+}
+
+}  // namespace
+
+py::tuple max_pool2d(const py::object& x_obj, const py::object& kernel_size, const py::object& stride,
+                     const py::object& padding) {
+  const std::string op = "max_pool2d";
+  py::array x = require_array(op, "x", x_obj);
+  const DType dt = require_float(op, "x", x);
+  cpu::PoolGeometry g;
+  plane_shape(op, "x", shape_of(x), &g);
+  window(op, kernel_size, stride, padding, &g);
+  x = contiguous(x);
+  const auto shape = out_shape(shape_of(x), g);
+  py::array_t<std::int64_t> idx(shape);
+  std::int64_t* ip = idx.mutable_data();
+  if (dt == DType::f32) {
+    py::array_t<float> y(shape);
+    const float* xp = static_cast<const float*>(x.data());
+    float* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cpu::max_pool2d_forward<float>(g, xp, yp, ip, get_num_threads());
+    }
+    return py::make_tuple(y, idx);
+  }
+  py::array_t<double> y(shape);
+  const double* xp = static_cast<const double*>(x.data());
+  double* yp = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::max_pool2d_forward<double>(g, xp, yp, ip, get_num_threads());
+  }
+  return py::make_tuple(y, idx);
+}
+
+py::array avg_pool2d(const py::object& x_obj, const py::object& kernel_size, const py::object& stride,
+                     const py::object& padding) {
+  const std::string op = "avg_pool2d";
+  py::array x = require_array(op, "x", x_obj);
+  const DType dt = require_float(op, "x", x);
+  cpu::PoolGeometry g;
+  plane_shape(op, "x", shape_of(x), &g);
+  window(op, kernel_size, stride, padding, &g);
+  x = contiguous(x);
+  const auto shape = out_shape(shape_of(x), g);
+  if (dt == DType::f32) {
+    py::array_t<float> y(shape);
+    const float* xp = static_cast<const float*>(x.data());
+    float* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cpu::avg_pool2d_forward<float>(g, xp, yp, get_num_threads());
+    }
+    return std::move(y);
+  }
+  py::array_t<double> y(shape);
+  const double* xp = static_cast<const double*>(x.data());
+  double* yp = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::avg_pool2d_forward<double>(g, xp, yp, get_num_threads());
+  }
+  return std::move(y);
+}
+
+py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape) {
+  const std::string op = "max_pool2d_backward";
+  DType dt;
+  py::array gy = require_grad(op, grad_y, &dt);
+  py::array idx = require_array(op, "indices", indices);
+  if (!idx.dtype().is(py::dtype::of<std::int64_t>()))
+    raise_type_error(op, "argument 'indices' must have dtype int64 (as returned by max_pool2d), got " + dtype_str(idx));
+  const std::vector<std::int64_t> xs = parse_shape(op, "x_shape", x_shape);
+  cpu::PoolGeometry g;
+  plane_shape(op, "x_shape", xs, &g);
+  const auto gys = shape_of(gy);
+  if (gys.size() != xs.size() || !std::equal(xs.begin(), xs.end() - 2, gys.begin()))
+    raise_value_error(op, "argument 'grad_y' of shape " + shape_str(gy) + " does not match 'x_shape'");
+  if (shape_of(idx) != gys)
+    raise_value_error(op, "argument 'indices' must have the shape of 'grad_y' " + shape_str(gy) + ", got " +
+                              shape_str(idx));
+  g.OH = gys[gys.size() - 2];
+  g.OW = gys[gys.size() - 1];
+  g.KH = g.KW = g.SH = g.SW = 1;
+  g.PH = g.PW = 0;
+  idx = contiguous(idx);
+  std::vector<py::ssize_t> shape(xs.begin(), xs.end());
+  checked_numel(op, "grad_x", xs, dt == DType::f32 ? 4 : 8);
+  const std::int64_t* ip = static_cast<const std::int64_t*>(idx.data());
+  bool ok;
+  py::array out;
+  if (dt == DType::f32) {
+    py::array_t<float> gx(shape);
+    const float* gyp = static_cast<const float*>(gy.data());
+    float* gxp = gx.mutable_data();
+    {
+      py::gil_scoped_release release;
+      ok = cpu::max_pool2d_backward<float>(g, gyp, ip, gxp, get_num_threads());
+    }
+    out = gx;
+  } else {
+    py::array_t<double> gx(shape);
+    const double* gyp = static_cast<const double*>(gy.data());
+    double* gxp = gx.mutable_data();
+    {
+      py::gil_scoped_release release;
+      ok = cpu::max_pool2d_backward<double>(g, gyp, ip, gxp, get_num_threads());
+    }
+    out = gx;
+  }
+  if (!ok)
+    raise_value_error(op, "argument 'indices' holds a position outside the " + std::to_string(g.H) + "x" +
+                              std::to_string(g.W) + " input plane");
+  return out;
+}
+
+py::array avg_pool2d_backward(const py::object& grad_y, const py::object& x_shape, const py::object& kernel_size,
+                              const py::object& stride, const py::object& padding) {
+  const std::string op = "avg_pool2d_backward";
+  DType dt;
+  py::array gy = require_grad(op, grad_y, &dt);
+  const std::vector<std::int64_t> xs = parse_shape(op, "x_shape", x_shape);
+  cpu::PoolGeometry g;
+  plane_shape(op, "x_shape", xs, &g);
+  window(op, kernel_size, stride, padding, &g);
+  const auto gys = shape_of(gy);
+  std::vector<std::int64_t> want(xs);
+  want[want.size() - 2] = g.OH;
+  want[want.size() - 1] = g.OW;
+  if (gys != want)
+    raise_value_error(op, "argument 'grad_y' must have the pooled shape for 'x_shape', got " + shape_str(gy));
+  std::vector<py::ssize_t> shape(xs.begin(), xs.end());
+  if (dt == DType::f32) {
+    py::array_t<float> gx(shape);
+    const float* gyp = static_cast<const float*>(gy.data());
+    float* gxp = gx.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cpu::avg_pool2d_backward<float>(g, gyp, gxp, get_num_threads());
+    }
+    return std::move(gx);
+  }
+  py::array_t<double> gx(shape);
+  const double* gyp = static_cast<const double*>(gy.data());
+  double* gxp = gx.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::avg_pool2d_backward<double>(g, gyp, gxp, get_num_threads());
+  }
+  return std::move(gx);
+}
+
+}  // namespace ops
+}  // namespace pyfastnn

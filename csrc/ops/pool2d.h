@@ -1,0 +1,18 @@
+#pragma once
+#include <pybind11/numpy.h>
+
+namespace pyfastnn {
+namespace ops {
+
+namespace py = pybind11;
+
+py::tuple max_pool2d(const py::object& x, const py::object& kernel_size, const py::object& stride,
+                     const py::object& padding);
+py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape);
+py::array avg_pool2d(const py::object& x, const py::object& kernel_size, const py::object& stride,
+                     const py::object& padding);
+py::array avg_pool2d_backward(const py::object& grad_y, const py::object& x_shape, const py::object& kernel_size,
+                              const py::object& stride, const py::object& padding);
+
+}  // namespace ops
+}  // namespace pyfastnn
