@@ -64,3 +64,11 @@ def rel_error(got, ref):
         return 0.0
     denom = np.linalg.norm(ref)
     return float(np.linalg.norm(got - ref) / (denom if denom > 0 else 1.0))
+
+
+def assert_raises_naming(call, exc, words):
+    """call() raises exc and its message contains every word (op, argument, ...)."""
+    with pytest.raises(exc) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))

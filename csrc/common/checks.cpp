@@ -65,6 +65,31 @@ py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* 
   return out;
 }
 
+py::array c_contiguous(const py::array& a) {
+  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
+}
+
+void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
+                    std::int64_t* b) {
+  const std::string given = py::str(py::repr(v)).cast<std::string>();
+  auto as_int = [&](const py::handle& h) -> std::int64_t {
+    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
+      raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " + given);
+    return h.cast<std::int64_t>();
+  };
+  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+    if (seq.size() != 2)
+      raise_value_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " + given);
+    *a = as_int(seq[0]);
+    *b = as_int(seq[1]);
+  } else {
+    *a = *b = as_int(v);
+  }
+  if (*a < lo || *b < lo)
+    raise_value_error(op, std::string("argument '") + name + "' must be >= " + std::to_string(lo) + ", got " + given);
+}
+
 std::int64_t checked_numel(const std::string& op, const char* what, const std::vector<std::int64_t>& dims,
                            std::size_t itemsize) {
   const std::int64_t limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(itemsize);

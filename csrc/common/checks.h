@@ -32,6 +32,14 @@ void require_ndim(const std::string& op, const char* name, const py::array& a, i
 // byte stride is not a whole number of elements (e.g. a field of a record).
 py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* strides);
 
+// A C-contiguous version of the array (the array itself when it already is).
+py::array c_contiguous(const py::array& a);
+
+// An int or a pair of ints (tuple or list of 2) -> (*a, *b), each >= lo;
+// TypeError/ValueError naming op and argument otherwise.
+void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
+                    std::int64_t* b);
+
 // Product of dims as int64, raising MemoryError naming op/what on overflow
 // or when the bytes would not fit in the address space.
 std::int64_t checked_numel(const std::string& op, const char* what, const std::vector<std::int64_t>& dims,

@@ -12,34 +12,6 @@ namespace ops {
 
 namespace {
 
-py::array contiguous(const py::array& a) {
-  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
-}
-
-// An int or a pair of ints (a tuple or list of length 2).
-void parse_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo,
-                std::int64_t* a, std::int64_t* b) {
-  auto as_int = [&](const py::handle& h) -> std::int64_t {
-    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
-      raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
-                               py::str(py::repr(v)).cast<std::string>());
-    return h.cast<std::int64_t>();
-  };
-  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
-    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() != 2)
-      raise_value_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
-                                py::str(py::repr(v)).cast<std::string>());
-    *a = as_int(seq[0]);
-    *b = as_int(seq[1]);
-  } else {
-    *a = *b = as_int(v);
-  }
-  if (*a < lo || *b < lo)
-    raise_value_error(op, std::string("argument '") + name + "' must be >= " + std::to_string(lo) + ", got " +
-                              py::str(py::repr(v)).cast<std::string>());
-}
-
 struct Checked {
   cpu::ConvGeometry g;
   DType dt;
@@ -62,8 +34,8 @@ Checked check_conv(const std::string& op, const py::object& x_obj, const py::obj
   cpu::ConvGeometry& g = c.g;
   g.N = c.x.shape(0); g.C = c.x.shape(1); g.H = c.x.shape(2); g.W = c.x.shape(3);
   g.O = c.w.shape(0); g.KH = c.w.shape(2); g.KW = c.w.shape(3);
-  parse_pair(op, "stride", stride, 1, &g.SH, &g.SW);
-  parse_pair(op, "dilation", dilation, 1, &g.DH, &g.DW);
+  parse_int_pair(op, "stride", stride, 1, &g.SH, &g.SW);
+  parse_int_pair(op, "dilation", dilation, 1, &g.DH, &g.DW);
   if (py::isinstance<py::str>(padding)) {
     const std::string mode = padding.cast<std::string>();
     if (mode == "valid") {
@@ -80,7 +52,7 @@ Checked check_conv(const std::string& op, const py::object& x_obj, const py::obj
       raise_value_error(op, "argument 'padding' must be an int, a pair of ints, 'valid' or 'same', got '" + mode + "'");
     }
   } else {
-    parse_pair(op, "padding", padding, 0, &g.PH, &g.PW);
+    parse_int_pair(op, "padding", padding, 0, &g.PH, &g.PW);
   }
   if (py::isinstance<py::bool_>(groups) || !py::isinstance<py::int_>(groups))
     raise_type_error(op, "argument 'groups' must be an int, got " + py::str(py::repr(groups)).cast<std::string>());
@@ -105,8 +77,8 @@ Checked check_conv(const std::string& op, const py::object& x_obj, const py::obj
   g.OH = (g.H + 2 * g.PH - ekh) / g.SH + 1;
   g.OW = (g.W + 2 * g.PW - ekw) / g.SW + 1;
   checked_numel(op, "output", {g.N, g.O, g.OH, g.OW}, c.x.itemsize());
-  c.x = contiguous(c.x);
-  c.w = contiguous(c.w);
+  c.x = c_contiguous(c.x);
+  c.w = c_contiguous(c.w);
   return c;
 }
 
@@ -116,7 +88,7 @@ py::array check_bias(const std::string& op, const py::object& bias_obj, const Ch
     raise_type_error(op, "argument 'bias' must have dtype " + dtype_str(c.x) + " like 'x', got " + dtype_str(b));
   if (b.ndim() != 1 || b.shape(0) != c.g.O)
     raise_value_error(op, "argument 'bias' must have shape (" + std::to_string(c.g.O) + ",), got " + shape_str(b));
-  return contiguous(b);
+  return c_contiguous(b);
 }
 
 template <class T>
@@ -182,7 +154,7 @@ py::tuple conv2d_backward(const py::object& grad_y, const py::object& x, const p
     raise_value_error(op, "argument 'grad_y' must have the output's shape (" + std::to_string(g.N) + ", " +
                               std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " + std::to_string(g.OW) +
                               "), got " + shape_str(gy));
-  gy = contiguous(gy);
+  gy = c_contiguous(gy);
   if (c.dt == DType::f32) return backward<float>(c, gy);
   return backward<double>(c, gy);
 }

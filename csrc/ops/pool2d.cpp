@@ -12,33 +12,6 @@ namespace ops {
 
 namespace {
 
-py::array contiguous(const py::array& a) {
-  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
-}
-
-void parse_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
-                std::int64_t* b) {
-  auto bad = [&](const char* what) {
-    raise_value_error(op, std::string("argument '") + name + "' must be " + what + ", got " +
-                              py::str(py::repr(v)).cast<std::string>());
-  };
-  auto as_int = [&](const py::handle& h) -> std::int64_t {
-    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
-      raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " +
-                               py::str(py::repr(v)).cast<std::string>());
-    return h.cast<std::int64_t>();
-  };
-  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
-    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() != 2) bad("an int or a pair of ints");
-    *a = as_int(seq[0]);
-    *b = as_int(seq[1]);
-  } else {
-    *a = *b = as_int(v);
-  }
-  if (*a < lo || *b < lo) bad(lo == 0 ? ">= 0" : ">= 1");
-}
-
 // (N, C, H, W) or (C, H, W) -> planes, H, W.
 void plane_shape(const std::string& op, const char* name, const std::vector<std::int64_t>& shape,
                  cpu::PoolGeometry* g) {
@@ -61,14 +34,14 @@ std::vector<std::int64_t> shape_of(const py::array& a) {
 // Fills the window geometry and output size from the pooling arguments.
 void window(const std::string& op, const py::object& kernel_size, const py::object& stride,
             const py::object& padding, cpu::PoolGeometry* g) {
-  parse_pair(op, "kernel_size", kernel_size, 1, &g->KH, &g->KW);
+  parse_int_pair(op, "kernel_size", kernel_size, 1, &g->KH, &g->KW);
   if (stride.is_none()) {
     g->SH = g->KH;
     g->SW = g->KW;
   } else {
-    parse_pair(op, "stride", stride, 1, &g->SH, &g->SW);
+    parse_int_pair(op, "stride", stride, 1, &g->SH, &g->SW);
   }
-  parse_pair(op, "padding", padding, 0, &g->PH, &g->PW);
+  parse_int_pair(op, "padding", padding, 0, &g->PH, &g->PW);
   if (2 * g->PH > g->KH || 2 * g->PW > g->KW)
     raise_value_error(op, "argument 'padding' (" + std::to_string(g->PH) + ", " + std::to_string(g->PW) +
                               ") must be at most half of 'kernel_size' (" + std::to_string(g->KH) + ", " +
@@ -105,7 +78,17 @@ std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, c
 py::array require_grad(const std::string& op, const py::object& obj, DType* dt) {
   py::array gy = require_array(op, "grad_y", obj);
   *dt = require_float(op, "grad_y", gy);
-  return contiguous(gy);
+  return c_contiguous(gy);
+}
+
+// Allocates an array of element type T and runs body(T* out) without the GIL.
+template <class T, class Body>
+py::array_t<T> run_into(const std::vector<py::ssize_t>& shape, Body&& body) {
+  py::array_t<T> out(shape);
+  T* p = out.mutable_data();
+  py::gil_scoped_release release;
+  body(p);
+  return out;
 }
 
 }  // namespace
@@ -118,27 +101,16 @@ py::tuple max_pool2d(const py::object& x_obj, const py::object& kernel_size, con
   cpu::PoolGeometry g;
   plane_shape(op, "x", shape_of(x), &g);
   window(op, kernel_size, stride, padding, &g);
-  x = contiguous(x);
+  x = c_contiguous(x);
   const auto shape = out_shape(shape_of(x), g);
   py::array_t<std::int64_t> idx(shape);
   std::int64_t* ip = idx.mutable_data();
-  if (dt == DType::f32) {
-    py::array_t<float> y(shape);
-    const float* xp = static_cast<const float*>(x.data());
-    float* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cpu::max_pool2d_forward<float>(g, xp, yp, ip, get_num_threads());
-    }
-    return py::make_tuple(y, idx);
-  }
-  py::array_t<double> y(shape);
-  const double* xp = static_cast<const double*>(x.data());
-  double* yp = y.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::max_pool2d_forward<double>(g, xp, yp, ip, get_num_threads());
-  }
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* xp = static_cast<const T*>(x.data());
+    return run_into<T>(shape, [&](T* y) { cpu::max_pool2d_forward<T>(g, xp, y, ip, get_num_threads()); });
+  };
+  py::array y = dt == DType::f32 ? run(0.0f) : run(0.0);
   return py::make_tuple(y, idx);
 }
 
@@ -150,26 +122,14 @@ py::array avg_pool2d(const py::object& x_obj, const py::object& kernel_size, con
   cpu::PoolGeometry g;
   plane_shape(op, "x", shape_of(x), &g);
   window(op, kernel_size, stride, padding, &g);
-  x = contiguous(x);
+  x = c_contiguous(x);
   const auto shape = out_shape(shape_of(x), g);
-  if (dt == DType::f32) {
-    py::array_t<float> y(shape);
-    const float* xp = static_cast<const float*>(x.data());
-    float* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cpu::avg_pool2d_forward<float>(g, xp, yp, get_num_threads());
-    }
-    return std::move(y);
-  }
-  py::array_t<double> y(shape);
-  const double* xp = static_cast<const double*>(x.data());
-  double* yp = y.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::avg_pool2d_forward<double>(g, xp, yp, get_num_threads());
-  }
-  return std::move(y);
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* xp = static_cast<const T*>(x.data());
+    return run_into<T>(shape, [&](T* y) { cpu::avg_pool2d_forward<T>(g, xp, y, get_num_threads()); });
+  };
+  return dt == DType::f32 ? run(0.0f) : run(0.0);
 }
 
 py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape) {
@@ -192,31 +152,17 @@ py::array max_pool2d_backward(const py::object& grad_y, const py::object& indice
   g.OW = gys[gys.size() - 1];
   g.KH = g.KW = g.SH = g.SW = 1;
   g.PH = g.PW = 0;
-  idx = contiguous(idx);
-  std::vector<py::ssize_t> shape(xs.begin(), xs.end());
+  idx = c_contiguous(idx);
   checked_numel(op, "grad_x", xs, dt == DType::f32 ? 4 : 8);
+  const std::vector<py::ssize_t> shape(xs.begin(), xs.end());
   const std::int64_t* ip = static_cast<const std::int64_t*>(idx.data());
-  bool ok;
-  py::array out;
-  if (dt == DType::f32) {
-    py::array_t<float> gx(shape);
-    const float* gyp = static_cast<const float*>(gy.data());
-    float* gxp = gx.mutable_data();
-    {
-      py::gil_scoped_release release;
-      ok = cpu::max_pool2d_backward<float>(g, gyp, ip, gxp, get_num_threads());
-    }
-    out = gx;
-  } else {
-    py::array_t<double> gx(shape);
-    const double* gyp = static_cast<const double*>(gy.data());
-    double* gxp = gx.mutable_data();
-    {
-      py::gil_scoped_release release;
-      ok = cpu::max_pool2d_backward<double>(g, gyp, ip, gxp, get_num_threads());
-    }
-    out = gx;
-  }
+  bool ok = true;
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* gyp = static_cast<const T*>(gy.data());
+    return run_into<T>(shape, [&](T* gx) { ok = cpu::max_pool2d_backward<T>(g, gyp, ip, gx, get_num_threads()); });
+  };
+  py::array out = dt == DType::f32 ? run(0.0f) : run(0.0);
   if (!ok)
     raise_value_error(op, "argument 'indices' holds a position outside the " + std::to_string(g.H) + "x" +
                               std::to_string(g.W) + " input plane");
@@ -232,31 +178,18 @@ py::array avg_pool2d_backward(const py::object& grad_y, const py::object& x_shap
   cpu::PoolGeometry g;
   plane_shape(op, "x_shape", xs, &g);
   window(op, kernel_size, stride, padding, &g);
-  const auto gys = shape_of(gy);
   std::vector<std::int64_t> want(xs);
   want[want.size() - 2] = g.OH;
   want[want.size() - 1] = g.OW;
-  if (gys != want)
+  if (shape_of(gy) != want)
     raise_value_error(op, "argument 'grad_y' must have the pooled shape for 'x_shape', got " + shape_str(gy));
-  std::vector<py::ssize_t> shape(xs.begin(), xs.end());
-  if (dt == DType::f32) {
-    py::array_t<float> gx(shape);
-    const float* gyp = static_cast<const float*>(gy.data());
-    float* gxp = gx.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cpu::avg_pool2d_backward<float>(g, gyp, gxp, get_num_threads());
-    }
-    return std::move(gx);
-  }
-  py::array_t<double> gx(shape);
-  const double* gyp = static_cast<const double*>(gy.data());
-  double* gxp = gx.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cpu::avg_pool2d_backward<double>(g, gyp, gxp, get_num_threads());
-  }
-  return std::move(gx);
+  const std::vector<py::ssize_t> shape(xs.begin(), xs.end());
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* gyp = static_cast<const T*>(gy.data());
+    return run_into<T>(shape, [&](T* gx) { cpu::avg_pool2d_backward<T>(g, gyp, gx, get_num_threads()); });
+  };
+  return dt == DType::f32 ? run(0.0f) : run(0.0);
 }
 
 }  // namespace ops

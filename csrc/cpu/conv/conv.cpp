@@ -245,6 +245,15 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
   });
 }
 
+// dst += parts 1..parts-1 (part 0 accumulated into dst directly), in order.
+template <class T>
+void add_parts(T* dst, const std::vector<T>& parts_buf, int parts, std::int64_t size) {
+  for (int part = 1; part < parts; ++part) {
+    const T* src = parts_buf.data() + (part - 1) * size;
+    for (std::int64_t i = 0; i < size; ++i) dst[i] += src[i];
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -301,10 +310,7 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   if (gw && stride1) {
     std::vector<T> gwT(static_cast<std::size_t>(w_size), T(0));  // per group: K x Og
     const int parts = backward_weights_stride1(g, gy, x, gwT.data(), &parts_buf, nthreads);
-    for (int part = 1; part < parts; ++part) {
-      const T* src = parts_buf.data() + (part - 1) * w_size;
-      for (std::int64_t i = 0; i < w_size; ++i) gwT[i] += src[i];
-    }
+    add_parts(gwT.data(), parts_buf, parts, w_size);
     for (std::int64_t gi = 0; gi < g.groups; ++gi)
       for (std::int64_t o = 0; o < Og; ++o)
         for (std::int64_t k = 0; k < K; ++k) gw[(gi * Og + o) * K + k] = gwT[(gi * K + k) * Og + o];
@@ -313,11 +319,7 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   T* gw_generic = stride1 ? nullptr : gw;
   if (gx_generic || gw_generic) {
     const int parts = backward_generic(g, gy, x, w, gx_generic, gw_generic, &parts_buf, nthreads);
-    if (gw_generic)
-      for (int part = 1; part < parts; ++part) {
-        const T* src = parts_buf.data() + (part - 1) * w_size;
-        for (std::int64_t i = 0; i < w_size; ++i) gw[i] += src[i];
-      }
+    if (gw_generic) add_parts(gw, parts_buf, parts, w_size);
   }
 }
 
