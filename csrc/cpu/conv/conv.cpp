@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/conv/conv_kernels.h"
 #include "cpu/conv/im2col.h"
 #include "cpu/elementwise/elementwise.h"
 #include "cpu/gemm/gemm.h"
@@ -26,6 +27,32 @@ struct Im2colSource {
     pack_im2col_slivers(*s->g, s->x, kc, nc, k0, n0, nr, bp);
   }
 };
+
+struct ConvTable {
+  ConvKernels<float> f32[3];
+  ConvKernels<double> f64[3];
+  ConvTable() {
+    conv_kernels_scalar(&f32[0], &f64[0]);
+    conv_kernels_avx2(&f32[1], &f64[1]);
+    conv_kernels_avx512(&f32[2], &f64[2]);
+  }
+};
+
+template <class T>
+const ConvKernels<T>& kernels_for(CpuIsa isa);
+template <>
+const ConvKernels<float>& kernels_for<float>(CpuIsa isa) {
+  static const ConvTable t;
+  return t.f32[static_cast<int>(isa)];
+}
+template <>
+const ConvKernels<double>& kernels_for<double>(CpuIsa isa) {
+  static const ConvTable t;
+  return t.f64[static_cast<int>(isa)];
+}
+
+// Unfolded depth up to which a stride-1 forward pass runs the direct kernel.
+constexpr std::int64_t kDirectMaxK = 32;
 
 // Below this many flops per image, whole images go to threads.
 constexpr double kThreadPerImageFlops = 4e6;
@@ -81,9 +108,10 @@ PaddedLayout padded_layout(const ConvGeometry& g) {
 
 // The group's Cg channel planes of one image, zero-padded into L's layout.
 template <class T>
-const T* padded_image(const ConvGeometry& g, const PaddedLayout& L, const T* x, std::vector<T>* buf) {
-  if (L.in_place) return x;
-  buf->assign(static_cast<std::size_t>(L.size), T(0));
+const T* padded_image(const ConvGeometry& g, const PaddedLayout& L, const T* x, std::vector<T>* buf,
+                      std::int64_t extra_slack = 0) {
+  if (L.in_place && extra_slack == 0) return x;
+  buf->assign(static_cast<std::size_t>(L.size + extra_slack), T(0));
   T* out = buf->data();
   for (std::int64_t c = 0; c < g.c_per_group(); ++c)
     for (std::int64_t y = 0; y < g.H; ++y)
@@ -107,6 +135,19 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
   const PaddedLayout L = padded_layout(g);
   const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
+  if (K <= kDirectMaxK) {
+    const ConvKernels<T>& ck = kernels_for<T>(active_isa());
+    for_image_parts(g.N, 0.0, nthreads, [&](std::int64_t n0, std::int64_t n1, int, int) {
+      std::vector<T> xbuf;
+      for (std::int64_t n = n0; n < n1; ++n)
+        for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+          const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, ck.lanes_ahead);
+          ck.direct_small_k(g, L.Wp, xpad, L.row_offset.data(), w + gi * Og * K, bias ? bias + gi * Og : nullptr,
+                            y + (n * g.O + gi * Og) * P);
+        }
+    });
+    return;
+  }
   const bool compact = L.Wp != g.OW;
   for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
     std::vector<T> xbuf, ybuf(compact ? static_cast<std::size_t>(Og * L.Q) : 0);

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/vec/vec.h"
+
 namespace pyfastnn {
 namespace cpu {
 namespace PFN_ISA_NS {
@@ -36,6 +38,38 @@ void pack_a(std::int64_t mc, int kc, const T* a, std::ptrdiff_t rs, std::ptrdiff
   }
 }
 
+#if PFN_ISA_LEVEL == 2
+// dst[k*ld + j] = src[j*cs + k] for a 16 x 16 block (j, k < 16): sixteen
+// row loads, a register transpose, sixteen stores.
+inline void transpose16x16(const float* src, std::ptrdiff_t cs, float* dst, std::ptrdiff_t ld) {
+  __m512 r[16], t[16];
+  for (int j = 0; j < 16; ++j) r[j] = _mm512_loadu_ps(src + j * cs);
+  // Interleave pairs, then quads, then 128-bit lanes, then 256-bit halves.
+  for (int j = 0; j < 16; j += 2) {
+    t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 16; j += 4) {
+    r[j] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[j]), _mm512_castps_pd(t[j + 2])));
+    r[j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[j]), _mm512_castps_pd(t[j + 2])));
+    r[j + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[j + 1]), _mm512_castps_pd(t[j + 3])));
+    r[j + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[j + 1]), _mm512_castps_pd(t[j + 3])));
+  }
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0x88);
+    t[j + 4] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0xDD);
+    t[j + 8] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0x88);
+    t[j + 12] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0xDD);
+  }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+  }
+  // r[k] now holds column k of the block, j = 0..15 in order.
+  for (int k = 0; k < 16; ++k) _mm512_storeu_ps(dst + k * ld, r[k]);
+}
+#endif
+
 // bp[t][k][j] = B[k][t*NR + j]; columns past nc are zero.
 template <class T, int NR>
 void pack_b(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff_t cs, T* bp) {
@@ -48,7 +82,16 @@ void pack_b(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff
         for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[k * rs + j];
     } else if (cols == NR && rs == 1) {
       // B transposed: NR sequential streams along k.
-      for (int k = 0; k < kc; ++k)
+      int k0 = 0;
+#if PFN_ISA_LEVEL == 2
+      if constexpr (sizeof(T) == 4 && NR % 16 == 0) {
+        for (; k0 + 16 <= kc; k0 += 16)
+          for (int j0 = 0; j0 < NR; j0 += 16)
+            transpose16x16(reinterpret_cast<const float*>(src) + j0 * cs + k0, cs,
+                           reinterpret_cast<float*>(bp) + k0 * NR + j0, NR);
+      }
+#endif
+      for (int k = k0; k < kc; ++k)
 #pragma GCC unroll 64
         for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j * cs + k];
     } else {

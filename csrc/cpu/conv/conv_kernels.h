@@ -1,0 +1,25 @@
+// Convolution kernels compiled per ISA level (the GEMM does the rest).
+#pragma once
+#include <cstdint>
+
+#include "cpu/conv/conv_geometry.h"
+#include "runtime/cpu_info.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+template <class T>
+struct ConvKernels {
+  int lanes_ahead;  // elements the direct kernel may read past a row's last output
+  void (*direct_small_k)(const ConvGeometry& g, std::int64_t Wp, const T* xpad, const std::int64_t* row_offset,
+                         const T* w, const T* bias, T* y);
+};
+
+template <class T>
+const ConvKernels<T>& conv_kernels(CpuIsa isa);
+void conv_kernels_scalar(ConvKernels<float>* f32, ConvKernels<double>* f64);
+void conv_kernels_avx2(ConvKernels<float>* f32, ConvKernels<double>* f64);
+void conv_kernels_avx512(ConvKernels<float>* f32, ConvKernels<double>* f64);
+
+}  // namespace cpu
+}  // namespace pyfastnn
