@@ -2,4 +2,4 @@
 
 ``python -m pyfastnn.bench`` prints the table; see ``--help``.
 """
-from .runner import Case, measure_peak_gflops, run_cases, time_median  # noqa: F401
+from .runner import Case, measure_peak_gflops, run_cases, time_interleaved, time_median  # noqa: F401

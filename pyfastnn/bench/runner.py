@@ -40,15 +40,34 @@ def measure_peak_gflops(threads: int, repeats: int = 7) -> float:
     return best
 
 
+def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, rounds: int = 5) -> Dict[str, float]:
+    """Median seconds per call for each implementation, measured in alternating
+    rounds so that all of them see the same machine conditions (a shared host
+    drifts by tens of percent over seconds)."""
+    times: Dict[str, list] = {name: [] for name in impls}
+    for name, fn in impls.items():
+        fn()  # warm-up: allocations, thread pools, caches
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            # Let the previous library's worker threads stop spinning (OpenBLAS
+            # and OpenMP busy-wait after a call), so they do not steal cores.
+            time.sleep(0.05)
+            start = time.perf_counter()
+            n = 0
+            while n < 3 or (time.perf_counter() - start < budget_s / rounds and n < 100):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+                n += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progress=None):
     rows = []
     for case in cases:
         row = {"op": case.op, "shape": case.shape, "flops": case.flops, "bytes": case.bytes}
-        for name, fn in case.impls.items():
-            # Let the previous library's worker threads stop spinning (OpenBLAS
-            # and OpenMP busy-wait after a call), so they do not steal cores.
-            time.sleep(0.2)
-            row[f"{name}_ms"] = time_median(fn, budget_s=budget_s) * 1e3
+        for name, sec in time_interleaved(case.impls, budget_s).items():
+            row[f"{name}_ms"] = sec * 1e3
         t = row.get("pyfastnn_ms")
         if t:
             if case.flops:

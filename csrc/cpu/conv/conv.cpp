@@ -149,11 +149,15 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
     return;
   }
   const bool compact = L.Wp != g.OW;
+  // Computing into our own buffer anyway, run the GEMM over whole slivers:
+  // partial ones take the slower edge path. The extra columns read past the
+  // image, hence the extra slack.
+  const std::int64_t n_gemm = compact ? (L.Q + ks.nr - 1) / ks.nr * ks.nr : L.Q;
   for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
-    std::vector<T> xbuf, ybuf(compact ? static_cast<std::size_t>(Og * L.Q) : 0);
+    std::vector<T> xbuf, ybuf(compact ? static_cast<std::size_t>(Og * n_gemm) : 0);
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        PaddedRowsSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf),
+        PaddedRowsSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, n_gemm - L.Q),
                                 L.row_offset.data(), &ks};
         GemmB<T> b;
         b.pack = &PaddedRowsSource<T>::pack;
@@ -162,11 +166,14 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
         ep.bias = bias ? bias + gi * Og : nullptr;
         ep.bias_per_row = true;
         T* y_ng = y + (n * g.O + gi * Og) * P;
-        gemm_ex<T>(Og, L.Q, K, StridedMatrix{w + gi * Og * K, K, 1}, b, compact ? ybuf.data() : y_ng, L.Q, ep,
-                   gemm_threads);
-        if (compact)
-          for (std::int64_t r = 0; r < Og * g.OH; ++r)
-            std::memcpy(y_ng + r * g.OW, ybuf.data() + r * L.Wp, sizeof(T) * g.OW);
+        if (compact) {
+          gemm_ex<T>(Og, n_gemm, K, StridedMatrix{w + gi * Og * K, K, 1}, b, ybuf.data(), n_gemm, ep, gemm_threads);
+          for (std::int64_t o = 0; o < Og; ++o)
+            for (std::int64_t oy = 0; oy < g.OH; ++oy)
+              std::memcpy(y_ng + (o * g.OH + oy) * g.OW, ybuf.data() + o * n_gemm + oy * L.Wp, sizeof(T) * g.OW);
+        } else {
+          gemm_ex<T>(Og, L.Q, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y_ng, L.Q, ep, gemm_threads);
+        }
       }
     }
   });
@@ -247,11 +254,13 @@ int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w,
 }
 
 // grad_w for stride 1 over the padded layout: the unfolded chunk is K plain
-// copies, and gw^T (K x Og) += col (K x pc, read in place) . gy'^T, where gy'
-// is grad_y widened to Wp columns with zeros in the junk ones.
+// copies, and gw (Og x K) += gy' (Og x qc, read in place) . col^T, where gy'
+// is grad_y widened to Wp columns with zeros in the junk ones. (This
+// orientation keeps N = K, usually a multiple of the register tile, where
+// N = Og = 64 would leave a third of a 48-wide tile idle.)
 template <class T>
-int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* gwT_parts0,
-                             std::vector<T>* gwT_parts, int nthreads) {
+int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* gw_parts0,
+                             std::vector<T>* gw_parts, int nthreads) {
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
   const std::int64_t w_size = g.O * K;
   const PaddedLayout L = padded_layout(g);
@@ -261,7 +270,7 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
                                                                 int part) {
     std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
     std::vector<T> gybuf(widen ? static_cast<std::size_t>(Og * L.Q) : 0, T(0));
-    T* acc = part == 0 ? gwT_parts0 : gwT_parts->data() + (part - 1) * w_size;
+    T* acc = part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size;
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf);
@@ -276,10 +285,10 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
           for (std::int64_t k = 0; k < K; ++k)
             std::memcpy(col.data() + k * qc, xpad + L.row_offset[static_cast<std::size_t>(k)] + q0, sizeof(T) * qc);
           GemmB<T> b;
-          b.matrix = StridedMatrix{gy_ng + q0, 1, L.Q};
+          b.matrix = StridedMatrix{col.data(), 1, qc};
           GemmEpilogue<T> ep;
           ep.accumulate = true;
-          gemm_ex<T>(K, Og, qc, StridedMatrix{col.data(), qc, 1}, b, acc + gi * K * Og, Og, ep, gemm_threads);
+          gemm_ex<T>(Og, K, qc, StridedMatrix{gy_ng + q0, L.Q, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
         }
       }
     }
@@ -349,12 +358,8 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   const int max_parts = std::max(1, nthreads);
   std::vector<T> parts_buf(static_cast<std::size_t>(max_parts - 1) * w_size, T(0));
   if (gw && stride1) {
-    std::vector<T> gwT(static_cast<std::size_t>(w_size), T(0));  // per group: K x Og
-    const int parts = backward_weights_stride1(g, gy, x, gwT.data(), &parts_buf, nthreads);
-    add_parts(gwT.data(), parts_buf, parts, w_size);
-    for (std::int64_t gi = 0; gi < g.groups; ++gi)
-      for (std::int64_t o = 0; o < Og; ++o)
-        for (std::int64_t k = 0; k < K; ++k) gw[(gi * Og + o) * K + k] = gwT[(gi * K + k) * Og + o];
+    const int parts = backward_weights_stride1(g, gy, x, gw, &parts_buf, nthreads);
+    add_parts(gw, parts_buf, parts, w_size);
   }
   T* gx_generic = gx_as_conv ? nullptr : gx;
   T* gw_generic = stride1 ? nullptr : gw;
