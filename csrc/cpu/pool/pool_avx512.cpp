@@ -46,8 +46,69 @@ inline void take_if_greater(__m512 c, __m512i ci, __m512* best, __m512i* arg) {
   *arg = _mm512_mask_blend_epi32(take, *arg, ci);
 }
 
+inline void store_max(float* yrow, std::int64_t* irow, std::int64_t ox, int n, __m512 best, __m512i arg) {
+  const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(arg));
+  const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(arg, 1));
+  if (n == 16) {
+    _mm512_storeu_ps(yrow + ox, best);
+    _mm512_storeu_si512(irow + ox, lo);
+    _mm512_storeu_si512(irow + ox + 8, hi);
+  } else {
+    _mm512_mask_storeu_ps(yrow + ox, static_cast<__mmask16>((1u << n) - 1), best);
+    _mm512_mask_storeu_epi64(irow + ox, static_cast<__mmask8>(n >= 8 ? 0xFF : (1u << n) - 1), lo);
+    _mm512_mask_storeu_epi64(irow + ox + 8, static_cast<__mmask8>(n <= 8 ? 0 : (1u << (n - 8)) - 1), hi);
+  }
+}
+
+// Width-3 windows at column stride 2 (ResNet's 3x3/2 stem pool, any height,
+// row stride and padding): for 16 outputs at 2*ox - PW + {0, 1, 2}, the
+// first two columns are the even/odd lanes of one 32-column load and the
+// third the even lanes of the load one pair further. Border columns whose
+// window leaves the row use the generic loop.
+void max_forward_w3s2(const PoolGeometry& g, const float* x, float* y, std::int64_t* idx, std::int64_t p0,
+                      std::int64_t p1) {
+  std::int64_t lo, hi;
+  interior_columns(g, &lo, &hi);
+  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * g.H * g.W;
+    for (std::int64_t oy = 0; oy < g.OH; ++oy) {
+      float* yrow = y + (p * g.OH + oy) * g.OW;
+      std::int64_t* irow = idx + (p * g.OH + oy) * g.OW;
+      const std::int64_t y0 = std::max<std::int64_t>(0, oy * g.SH - g.PH), y1 = std::min(g.H, oy * g.SH - g.PH + g.KH);
+      std::int64_t ox = 0;
+      for (; ox < lo; ++ox) max_one(g, xp, oy, ox, yrow + ox, irow + ox);
+      for (; ox < hi; ox += 16) {
+        const int n = static_cast<int>(std::min<std::int64_t>(16, hi - ox));
+        const std::int64_t c0 = 2 * ox - g.PW;  // first column of the first window
+        __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        __m512i arg = _mm512_setzero_si512();
+        bool first = true;
+        for (std::int64_t iy = y0; iy < y1; ++iy) {
+          const float* row = xp + iy * g.W + c0;
+          const Columns a = load_columns(row, n);       // columns c0 + 2u, c0 + 2u + 1
+          const Columns b = load_columns(row + 2, n);   // columns c0 + 2u + 2 (even lanes)
+          const __m512i at = _mm512_add_epi32(lane2, _mm512_set1_epi32(static_cast<int>(iy * g.W + c0)));
+          if (first) {
+            best = a.even;
+            arg = at;
+            first = false;
+          } else {
+            take_if_greater(a.even, at, &best, &arg);
+          }
+          take_if_greater(a.odd, _mm512_add_epi32(at, _mm512_set1_epi32(1)), &best, &arg);
+          take_if_greater(b.even, _mm512_add_epi32(at, _mm512_set1_epi32(2)), &best, &arg);
+        }
+        store_max(yrow, irow, ox, n, best, arg);
+      }
+      for (ox = hi; ox < g.OW; ++ox) max_one(g, xp, oy, ox, yrow + ox, irow + ox);
+    }
+  }
+}
+
 void max_forward(const PoolGeometry& g, const float* x, float* y, std::int64_t* idx, std::int64_t p0,
                  std::int64_t p1) {
+  if (g.KW == 3 && g.SW == 2 && g.H * g.W < (1LL << 31)) return max_forward_w3s2(g, x, y, idx, p0, p1);
   if (!is_2x2_stride2(g)) return max_forward_generic(g, x, y, idx, p0, p1);
   const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i one = _mm512_set1_epi32(1), width = _mm512_set1_epi32(static_cast<int>(g.W));
@@ -66,17 +127,7 @@ void max_forward(const PoolGeometry& g, const float* x, float* y, std::int64_t* 
         take_if_greater(a.odd, _mm512_add_epi32(i00, one), &best, &arg);
         take_if_greater(b.even, _mm512_add_epi32(i00, width), &best, &arg);
         take_if_greater(b.odd, _mm512_add_epi32(_mm512_add_epi32(i00, width), one), &best, &arg);
-        const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(arg));
-        const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(arg, 1));
-        if (n == 16) {
-          _mm512_storeu_ps(yrow + ox, best);
-          _mm512_storeu_si512(irow + ox, lo);
-          _mm512_storeu_si512(irow + ox + 8, hi);
-        } else {
-          _mm512_mask_storeu_ps(yrow + ox, static_cast<__mmask16>((1u << n) - 1), best);
-          _mm512_mask_storeu_epi64(irow + ox, static_cast<__mmask8>(n >= 8 ? 0xFF : (1u << n) - 1), lo);
-          _mm512_mask_storeu_epi64(irow + ox + 8, static_cast<__mmask8>(n <= 8 ? 0 : (1u << (n - 8)) - 1), hi);
-        }
+        store_max(yrow, irow, ox, n, best, arg);
       }
     }
   }
