@@ -271,6 +271,16 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
     std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
     std::vector<T> gybuf(widen ? static_cast<std::size_t>(Og * L.Q) : 0, T(0));
     T* acc = part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size;
+    if (K <= kDirectMaxK) {  // small K: dot products, no GEMM (see direct_small_k.h)
+      const ConvKernels<T>& ck = kernels_for<T>(active_isa());
+      for (std::int64_t n = n0; n < n1; ++n)
+        for (std::int64_t gi = 0; gi < g.groups; ++gi)
+          ck.direct_small_k_weight_grad(g, L.Wp,
+                                        padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf,
+                                                     ck.lanes_ahead),
+                                        L.row_offset.data(), gy + (n * g.O + gi * Og) * P, acc + gi * Og * K);
+      return;
+    }
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf);

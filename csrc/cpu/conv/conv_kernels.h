@@ -13,6 +13,8 @@ struct ConvKernels {
   int lanes_ahead;  // elements the direct kernel may read past a row's last output
   void (*direct_small_k)(const ConvGeometry& g, std::int64_t Wp, const T* xpad, const std::int64_t* row_offset,
                          const T* w, const T* bias, T* y);
+  void (*direct_small_k_weight_grad)(const ConvGeometry& g, std::int64_t Wp, const T* xpad,
+                                     const std::int64_t* row_offset, const T* gy, T* gw);
 };
 
 template <class T>

@@ -8,8 +8,10 @@ namespace pyfastnn {
 namespace cpu {
 
 void conv_kernels_avx512(ConvKernels<float>* f32, ConvKernels<double>* f64) {
-  *f32 = ConvKernels<float>{2 * avx512::Vec<float>::size, &avx512::conv_direct_small_k<float>};
-  *f64 = ConvKernels<double>{2 * avx512::Vec<double>::size, &avx512::conv_direct_small_k<double>};
+  *f32 = ConvKernels<float>{2 * avx512::Vec<float>::size, &avx512::conv_direct_small_k<float>,
+                                 &avx512::conv_direct_small_k_weight_grad<float>};
+  *f64 = ConvKernels<double>{2 * avx512::Vec<double>::size, &avx512::conv_direct_small_k<double>,
+                                 &avx512::conv_direct_small_k_weight_grad<double>};
 }
 
 }  // namespace cpu

@@ -8,8 +8,10 @@ namespace pyfastnn {
 namespace cpu {
 
 void conv_kernels_scalar(ConvKernels<float>* f32, ConvKernels<double>* f64) {
-  *f32 = ConvKernels<float>{2 * scalar::Vec<float>::size, &scalar::conv_direct_small_k<float>};
-  *f64 = ConvKernels<double>{2 * scalar::Vec<double>::size, &scalar::conv_direct_small_k<double>};
+  *f32 = ConvKernels<float>{2 * scalar::Vec<float>::size, &scalar::conv_direct_small_k<float>,
+                                 &scalar::conv_direct_small_k_weight_grad<float>};
+  *f64 = ConvKernels<double>{2 * scalar::Vec<double>::size, &scalar::conv_direct_small_k<double>,
+                                 &scalar::conv_direct_small_k_weight_grad<double>};
 }
 
 }  // namespace cpu

@@ -78,6 +78,53 @@ void conv_direct_small_k(const ConvGeometry& g, std::int64_t Wp, const T* xpad, 
   }
 }
 
+// gw_g (Og x K) += sum over output pixels of gy_g[o][p] * unfold(xpad)[k][p],
+// for one image and group, small K: each (o, k) is a dot product of a
+// grad_y plane with a shifted input plane, accumulated in vector lanes
+// (OB channels x KB taps at a time) and reduced once per image.
+template <class T>
+void conv_direct_small_k_weight_grad(const ConvGeometry& g, std::int64_t Wp, const T* xpad,
+                                     const std::int64_t* row_offset, const T* gy, T* gw) {
+  using V = Vec<T>;
+  constexpr int W = V::size, OB = 2, KB = 8;
+  const std::int64_t K = g.k_rows(), Og = g.o_per_group();
+  for (std::int64_t o0 = 0; o0 < Og; o0 += OB) {
+    const int ob = static_cast<int>(std::min<std::int64_t>(OB, Og - o0));
+    for (std::int64_t k0 = 0; k0 < K; k0 += KB) {
+      const int kb = static_cast<int>(std::min<std::int64_t>(KB, K - k0));
+      V acc[OB][KB];
+      for (int o = 0; o < OB; ++o)
+        for (int k = 0; k < KB; ++k) acc[o][k] = V::zero();
+      for (std::int64_t oy = 0; oy < g.OH; ++oy) {
+        for (std::int64_t ox = 0; ox < g.OW; ox += W) {
+          const int n = static_cast<int>(std::min<std::int64_t>(W, g.OW - ox));
+          V gv[OB];
+          for (int o = 0; o < OB; ++o) {
+            const T* src = gy + ((o0 + (o < ob ? o : 0)) * g.OH + oy) * g.OW + ox;
+            // Lanes past the row are zero, so whatever x holds there adds nothing.
+            gv[o] = o < ob ? (n == W ? V::load(src) : V::load_partial(src, n)) : V::zero();
+          }
+          const T* xrow = xpad + oy * Wp + ox;
+#pragma GCC unroll 8
+          for (int k = 0; k < KB; ++k) {
+            if (k >= kb) break;
+            const V xv = V::load(xrow + row_offset[k0 + k]);
+            for (int o = 0; o < OB; ++o) acc[o][k] = V::fma(gv[o], xv, acc[o][k]);
+          }
+        }
+      }
+      for (int o = 0; o < ob; ++o)
+        for (int k = 0; k < kb; ++k) {
+          alignas(64) T lanes[W];
+          acc[o][k].store(lanes);
+          T sum = 0;
+          for (int l = 0; l < W; ++l) sum += lanes[l];
+          gw[(o0 + o) * K + k0 + k] += sum;
+        }
+    }
+  }
+}
+
 }  // namespace PFN_ISA_NS
 }  // namespace cpu
 }  // namespace pyfastnn
