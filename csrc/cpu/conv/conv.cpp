@@ -81,11 +81,13 @@ std::int64_t backward_chunk(const ConvGeometry& g, std::size_t elem) {
 }
 
 // Stride-1 convolution over a padded copy of each image (rows Wp = W + 2PW
-// wide): row k = (c, ky, kx) of the unfolded input is then the contiguous run
-// xpad[row_offset[k] + q], q = oy*Wp + ox', over "padded-width" output pixels.
-// Columns ox' >= OW are junk and are dropped (or, as gradients, zeroed).
+// wide): row k = (c, ky, kx) of the unfolded input, at output pixel
+// (oy, ox), is xpad[row_offset[k] + oy*Wp + ox] — one contiguous run per
+// output row, no bounds checks. The direct kernels read whole vectors and so
+// also compute "junk" columns ox >= OW (discarded); they need junk_slack.
 struct PaddedLayout {
-  std::int64_t Hp, Wp, plane, Q, size;  // size: Cg planes + slack read past the last one
+  std::int64_t Hp, Wp, plane, size;     // size: Cg planes
+  std::int64_t junk_slack;              // read past the last plane by code that also computes junk columns
   bool in_place;                        // x itself already has this layout
   std::vector<std::int64_t> row_offset;
 };
@@ -95,9 +97,9 @@ PaddedLayout padded_layout(const ConvGeometry& g) {
   L.Hp = g.H + 2 * g.PH;
   L.Wp = g.W + 2 * g.PW;
   L.plane = L.Hp * L.Wp;
-  L.Q = g.OH * L.Wp;
-  L.size = g.c_per_group() * L.plane + (g.KW - 1) * g.DW;
-  L.in_place = g.PH == 0 && g.PW == 0 && (g.KW - 1) * g.DW == 0;
+  L.size = g.c_per_group() * L.plane;
+  L.junk_slack = (g.KW - 1) * g.DW;
+  L.in_place = g.PH == 0 && g.PW == 0;
   L.row_offset.resize(static_cast<std::size_t>(g.k_rows()));
   for (std::int64_t k = 0; k < g.k_rows(); ++k) {
     const std::int64_t kx = k % g.KW, ky = (k / g.KW) % g.KH, c = k / (g.KW * g.KH);
@@ -119,14 +121,16 @@ const T* padded_image(const ConvGeometry& g, const PaddedLayout& L, const T* x, 
   return out;
 }
 
+// B = the unfolded padded image, column p = output pixel (no junk columns).
 template <class T>
-struct PaddedRowsSource {
+struct PaddedConvSource {
   const T* xpad;
   const std::int64_t* row_offset;
+  std::int64_t wp, ow;
   const GemmKernelSet<T>* ks;
   static void pack(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int, T* bp) {
-    const auto* s = static_cast<const PaddedRowsSource*>(ctx);
-    s->ks->pack_b_rows(kc, nc, s->xpad + n0, s->row_offset + k0, bp);
+    const auto* s = static_cast<const PaddedConvSource*>(ctx);
+    s->ks->pack_b_conv(kc, nc, s->xpad, s->row_offset + k0, s->wp, s->ow, n0, bp);
   }
 };
 
@@ -141,39 +145,28 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
       std::vector<T> xbuf;
       for (std::int64_t n = n0; n < n1; ++n)
         for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-          const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, ck.lanes_ahead);
+          const T* xpad =
+              padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, L.junk_slack + ck.lanes_ahead);
           ck.direct_small_k(g, L.Wp, xpad, L.row_offset.data(), w + gi * Og * K, bias ? bias + gi * Og : nullptr,
                             y + (n * g.O + gi * Og) * P);
         }
     });
     return;
   }
-  const bool compact = L.Wp != g.OW;
-  // Computing into our own buffer anyway, run the GEMM over whole slivers:
-  // partial ones take the slower edge path. The extra columns read past the
-  // image, hence the extra slack.
-  const std::int64_t n_gemm = compact ? (L.Q + ks.nr - 1) / ks.nr * ks.nr : L.Q;
   for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
-    std::vector<T> xbuf, ybuf(compact ? static_cast<std::size_t>(Og * n_gemm) : 0);
+    std::vector<T> xbuf;
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        PaddedRowsSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, n_gemm - L.Q),
-                                L.row_offset.data(), &ks};
+        PaddedConvSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf),
+                                L.row_offset.data(), L.Wp, g.OW, &ks};
         GemmB<T> b;
-        b.pack = &PaddedRowsSource<T>::pack;
+        b.pack = &PaddedConvSource<T>::pack;
         b.ctx = &src;
         GemmEpilogue<T> ep;
         ep.bias = bias ? bias + gi * Og : nullptr;
         ep.bias_per_row = true;
-        T* y_ng = y + (n * g.O + gi * Og) * P;
-        if (compact) {
-          gemm_ex<T>(Og, n_gemm, K, StridedMatrix{w + gi * Og * K, K, 1}, b, ybuf.data(), n_gemm, ep, gemm_threads);
-          for (std::int64_t o = 0; o < Og; ++o)
-            for (std::int64_t oy = 0; oy < g.OH; ++oy)
-              std::memcpy(y_ng + (o * g.OH + oy) * g.OW, ybuf.data() + o * n_gemm + oy * L.Wp, sizeof(T) * g.OW);
-        } else {
-          gemm_ex<T>(Og, L.Q, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y_ng, L.Q, ep, gemm_threads);
-        }
+        gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (n * g.O + gi * Og) * P, P, ep,
+                   gemm_threads);
       }
     }
   });
@@ -253,23 +246,19 @@ int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   });
 }
 
-// grad_w for stride 1 over the padded layout: the unfolded chunk is K plain
-// copies, and gw (Og x K) += gy' (Og x qc, read in place) . col^T, where gy'
-// is grad_y widened to Wp columns with zeros in the junk ones. (This
-// orientation keeps N = K, usually a multiple of the register tile, where
-// N = Og = 64 would leave a third of a 48-wide tile idle.)
+// grad_w for stride 1: gw (Og x K) += gy_ng[:, chunk] (Og x pc, read in place)
+// . col^T, with the unfolded chunk col (K x pc) copied run by run from the
+// padded image (one contiguous run per output row).
 template <class T>
 int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* gw_parts0,
                              std::vector<T>* gw_parts, int nthreads) {
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
   const std::int64_t w_size = g.O * K;
   const PaddedLayout L = padded_layout(g);
-  const bool widen = L.Wp != g.OW;
-  const std::int64_t chunk = std::min(L.Q, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
+  const std::int64_t chunk = std::min(P, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
   return for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads,
                                                                 int part) {
     std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
-    std::vector<T> gybuf(widen ? static_cast<std::size_t>(Og * L.Q) : 0, T(0));
     T* acc = part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size;
     if (K <= kDirectMaxK) {  // small K: dot products, no GEMM (see direct_small_k.h)
       const ConvKernels<T>& ck = kernels_for<T>(active_isa());
@@ -277,7 +266,7 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
         for (std::int64_t gi = 0; gi < g.groups; ++gi)
           ck.direct_small_k_weight_grad(g, L.Wp,
                                         padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf,
-                                                     ck.lanes_ahead),
+                                                     L.junk_slack + ck.lanes_ahead),
                                         L.row_offset.data(), gy + (n * g.O + gi * Og) * P, acc + gi * Og * K);
       return;
     }
@@ -285,20 +274,22 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf);
         const T* gy_ng = gy + (n * g.O + gi * Og) * P;
-        if (widen) {
-          for (std::int64_t r = 0; r < Og * g.OH; ++r)
-            std::memcpy(gybuf.data() + r * L.Wp, gy_ng + r * g.OW, sizeof(T) * g.OW);  // junk columns stay 0
-          gy_ng = gybuf.data();
-        }
-        for (std::int64_t q0 = 0; q0 < L.Q; q0 += chunk) {
-          const std::int64_t qc = std::min(chunk, L.Q - q0);
-          for (std::int64_t k = 0; k < K; ++k)
-            std::memcpy(col.data() + k * qc, xpad + L.row_offset[static_cast<std::size_t>(k)] + q0, sizeof(T) * qc);
+        for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
+          const std::int64_t pc = std::min(chunk, P - p0);
+          for (std::int64_t k = 0; k < K; ++k) {
+            const T* src = xpad + L.row_offset[static_cast<std::size_t>(k)];
+            T* dst = col.data() + k * pc;
+            for (std::int64_t p = p0; p < p0 + pc;) {  // one run per output row
+              const std::int64_t oy = p / g.OW, ox = p % g.OW, len = std::min(g.OW - ox, p0 + pc - p);
+              std::memcpy(dst + (p - p0), src + oy * L.Wp + ox, sizeof(T) * len);
+              p += len;
+            }
+          }
           GemmB<T> b;
-          b.matrix = StridedMatrix{col.data(), 1, qc};
+          b.matrix = StridedMatrix{col.data(), 1, pc};
           GemmEpilogue<T> ep;
           ep.accumulate = true;
-          gemm_ex<T>(Og, K, qc, StridedMatrix{gy_ng + q0, L.Q, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
+          gemm_ex<T>(Og, K, pc, StridedMatrix{gy_ng + p0, P, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
         }
       }
     }

@@ -12,7 +12,8 @@ namespace PFN_ISA_NS {
 template <class T, int MR, int NV>
 GemmKernelSet<T> make_gemm_kernel_set() {
   constexpr int NR = NV * Vec<T>::size;
-  return GemmKernelSet<T>{MR, NR, &pack_a<T, MR>, &pack_b<T, NR>, &pack_b_rows<T, NR>, &macro_kernel<T, MR, NV>};
+  return GemmKernelSet<T>{MR, NR, &pack_a<T, MR>, &pack_b<T, NR>, &pack_b_conv<T, NR>,
+                          &macro_kernel<T, MR, NV>};
 }
 
 }  // namespace PFN_ISA_NS

@@ -2,6 +2,7 @@
 // contiguous sliver order the microkernel reads, zero-padding partial slivers
 // so the microkernel never needs an edge case in k.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -103,23 +104,34 @@ void pack_b(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff
   }
 }
 
-// bp[t][k][j] = base[row_offset[k] + t*NR + j]; columns past nc are zero.
+// See GemmKernelSet::pack_b_conv. The runs of one sliver (one per output row
+// it touches) are found once and reused for every k.
 template <class T, int NR>
-void pack_b_rows(int kc, std::int64_t nc, const T* base, const std::int64_t* row_offset, T* bp) {
+void pack_b_conv(int kc, std::int64_t nc, const T* base, const std::int64_t* row_offset, std::int64_t wp,
+                 std::int64_t ow, std::int64_t p0, T* bp) {
+  using V = Vec<T>;
+  struct Run { std::int64_t src; int dst, len; };
+  Run runs[NR];
   for (std::int64_t t = 0; t < nc; t += NR, bp += static_cast<std::ptrdiff_t>(NR) * kc) {
     const int cols = nc - t < NR ? static_cast<int>(nc - t) : NR;
-    if (cols == NR) {
-      for (int k = 0; k < kc; ++k) {
-        const T* src = base + row_offset[k] + t;
-#pragma GCC unroll 64
-        for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j];
+    int nruns = 0;
+    for (int j = 0; j < cols;) {
+      const std::int64_t p = p0 + t + j, oy = p / ow, ox = p % ow;
+      const int len = static_cast<int>(std::min<std::int64_t>(cols - j, ow - ox));
+      runs[nruns++] = Run{oy * wp + ox, j, len};
+      j += len;
+    }
+    for (int k = 0; k < kc; ++k) {
+      const T* src = base + row_offset[k];
+      T* dst = bp + k * NR;
+      for (int r = 0; r < nruns; ++r) {
+        const T* s = src + runs[r].src;
+        T* d = dst + runs[r].dst;
+        int i = 0;
+        for (; i + V::size <= runs[r].len; i += V::size) V::load(s + i).store(d + i);
+        if (i < runs[r].len) V::load_partial(s + i, runs[r].len - i).store_partial(d + i, runs[r].len - i);
       }
-    } else {
-      for (int k = 0; k < kc; ++k) {
-        const T* src = base + row_offset[k] + t;
-        for (int j = 0; j < cols; ++j) bp[k * NR + j] = src[j];
-        for (int j = cols; j < NR; ++j) bp[k * NR + j] = T(0);
-      }
+      for (int j = cols; j < NR; ++j) dst[j] = T(0);
     }
   }
 }
