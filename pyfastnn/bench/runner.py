@@ -50,8 +50,9 @@ def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, ro
     for _ in range(rounds):
         for name, fn in impls.items():
             # Let the previous library's worker threads stop spinning (OpenBLAS
-            # and OpenMP busy-wait after a call), so they do not steal cores.
-            time.sleep(0.05)
+            # busy-waits about 0.1 s after a call, OpenMP runtimes too), so
+            # they do not steal the cores the next one is timed on.
+            time.sleep(0.15)
             start = time.perf_counter()
             n = 0
             while n < 3 or (time.perf_counter() - start < budget_s / rounds and n < 100):

@@ -260,8 +260,8 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
                                                                 int part) {
     std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
     T* acc = part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size;
+    const ConvKernels<T>& ck = kernels_for<T>(active_isa());
     if (K <= kDirectMaxK) {  // small K: dot products, no GEMM (see direct_small_k.h)
-      const ConvKernels<T>& ck = kernels_for<T>(active_isa());
       for (std::int64_t n = n0; n < n1; ++n)
         for (std::int64_t gi = 0; gi < g.groups; ++gi)
           ck.direct_small_k_weight_grad(g, L.Wp,
@@ -276,21 +276,52 @@ int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* 
         const T* gy_ng = gy + (n * g.O + gi * Og) * P;
         for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
           const std::int64_t pc = std::min(chunk, P - p0);
-          for (std::int64_t k = 0; k < K; ++k) {
-            const T* src = xpad + L.row_offset[static_cast<std::size_t>(k)];
-            T* dst = col.data() + k * pc;
-            for (std::int64_t p = p0; p < p0 + pc;) {  // one run per output row
-              const std::int64_t oy = p / g.OW, ox = p % g.OW, len = std::min(g.OW - ox, p0 + pc - p);
-              std::memcpy(dst + (p - p0), src + oy * L.Wp + ox, sizeof(T) * len);
-              p += len;
-            }
-          }
+          ck.unfold_stride1(K, pc, xpad, L.row_offset.data(), L.Wp, g.OW, p0, col.data());
           GemmB<T> b;
           b.matrix = StridedMatrix{col.data(), 1, pc};
           GemmEpilogue<T> ep;
           ep.accumulate = true;
           gemm_ex<T>(Og, K, pc, StridedMatrix{gy_ng + p0, P, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
         }
+      }
+    }
+  });
+}
+
+// grad_x for stride 1 by col2im: col (K x pc) = w_g^T . gy_ng[:, chunk], folded
+// into a padded copy of the image gradient with vector adds, then cropped.
+template <class T>
+void backward_input_stride1(const ConvGeometry& g, const T* gy, const T* w, T* gx, int nthreads) {
+  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
+  const PaddedLayout L = padded_layout(g);
+  const std::int64_t chunk = std::min(P, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
+  const ConvKernels<T>& ck = kernels_for<T>(active_isa());
+  // w^T per group (K x Og, row-major), so the GEMM reads A in place instead
+  // of packing the same weights again for every image.
+  std::vector<T> wt(static_cast<std::size_t>(g.O * K));
+  for (std::int64_t gi = 0; gi < g.groups; ++gi)
+    for (std::int64_t o = 0; o < Og; ++o)
+      for (std::int64_t k = 0; k < K; ++k) wt[static_cast<std::size_t>((gi * K + k) * Og + o)] = w[(gi * Og + o) * K + k];
+  for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
+    std::vector<T> col(static_cast<std::size_t>(K * chunk)), gxpad(static_cast<std::size_t>(L.size));
+    for (std::int64_t n = n0; n < n1; ++n) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        T* gx_ng = gx + (n * g.C + gi * Cg) * g.in_plane();
+        T* acc = L.in_place ? gx_ng : gxpad.data();
+        if (!L.in_place) std::fill(gxpad.begin(), gxpad.end(), T(0));
+        const T* gy_ng = gy + (n * g.O + gi * Og) * P;
+        for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
+          const std::int64_t pc = std::min(chunk, P - p0);
+          GemmB<T> b;
+          b.matrix = StridedMatrix{gy_ng + p0, P, 1};
+          gemm_ex<T>(K, pc, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col.data(), pc,
+                     GemmEpilogue<T>{}, gemm_threads);
+          ck.fold_stride1_add(K, pc, col.data(), acc, L.row_offset.data(), L.Wp, g.OW, p0);
+        }
+        if (!L.in_place)
+          for (std::int64_t c = 0; c < Cg; ++c)
+            for (std::int64_t yy = 0; yy < g.H; ++yy)
+              std::memcpy(gx_ng + (c * g.H + yy) * g.W, acc + c * L.plane + (yy + g.PH) * L.Wp + g.PW, sizeof(T) * g.W);
       }
     }
   });
@@ -362,7 +393,8 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
     const int parts = backward_weights_stride1(g, gy, x, gw, &parts_buf, nthreads);
     add_parts(gw, parts_buf, parts, w_size);
   }
-  T* gx_generic = gx_as_conv ? nullptr : gx;
+  if (gx && !gx_as_conv && stride1) backward_input_stride1(g, gy, w, gx, nthreads);
+  T* gx_generic = stride1 ? nullptr : gx;
   T* gw_generic = stride1 ? nullptr : gw;
   if (gx_generic || gw_generic) {
     const int parts = backward_generic(g, gy, x, w, gx_generic, gw_generic, &parts_buf, nthreads);

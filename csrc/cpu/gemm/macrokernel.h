@@ -1,6 +1,6 @@
 // Loops 2 and 1 around the microkernel: each A sliver (held in L1) against
 // every packed B sliver of the block (streamed from L2). Partial tiles at the
-// right and bottom edges go through a small local buffer.
+// right and bottom edges are stored by the microkernel with masks.
 //
 // A comes packed (lda == 0) or, when its rows are contiguous in k, straight
 // from the caller's row-major matrix (lda = row stride): the microkernel only
@@ -24,7 +24,6 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptr
                   Activation act) {
   constexpr int NR = NV * Vec<T>::size;
   const bool epilogue = last && (bias != nullptr || act != Activation::none);
-  alignas(64) T edge[MR * NR];
   alignas(64) T a_edge[MR * kMaxKc];
   for (std::int64_t i0 = 0; i0 < mc; i0 += MR) {
     const int rows = mc - i0 < MR ? static_cast<int>(mc - i0) : MR;
@@ -38,16 +37,8 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptr
       const int cols = nc - j0 < NR ? static_cast<int>(nc - j0) : NR;
       const T* b_sliver = bp + j0 * kc;
       T* ct = c + i0 * ldc + j0;
-      T* dst = (rows == MR && cols == NR) ? ct : edge;
-      const std::ptrdiff_t ldd = dst == ct ? ldc : NR;
-      const bool acc = dst == ct && accumulate;
-      if (packed) microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, dst, ldd, acc);
-      else microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, dst, ldd, acc);
-      if (dst == edge) {
-        for (int i = 0; i < rows; ++i)
-          for (int j = 0; j < cols; ++j)
-            ct[i * ldc + j] = accumulate ? ct[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
-      }
+      if (packed) microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
+      else microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
       if (epilogue) {
         for (int i = 0; i < rows; ++i) {
           if (bias_per_row) scalar_bias_activation_row(ct + i * ldc, bias[i0 + i], cols, act);
