@@ -246,82 +246,91 @@ int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   });
 }
 
-// grad_w for stride 1: gw (Og x K) += gy_ng[:, chunk] (Og x pc, read in place)
-// . col^T, with the unfolded chunk col (K x pc) copied run by run from the
-// padded image (one contiguous run per output row).
+// grad_w and/or grad_x for stride 1, a batch of images at a time. Columns are
+// (image, output pixel): several small images make one long GEMM (full
+// register tiles, fewer C updates); a large image is cut into pixel chunks.
+// The images' grad_y go side by side into gyc (Og x cols), which is A of
+//   gw (Og x K)   += gyc . col^T,  col = unfold(x)        (col K x cols)
+// and B of
+//   col (K x cols) = w^T . gyc,     gx += fold(col)
+// with unfold/fold run by run over the padded layout (unfold.h).
 template <class T>
-int backward_weights_stride1(const ConvGeometry& g, const T* gy, const T* x, T* gw_parts0,
-                             std::vector<T>* gw_parts, int nthreads) {
+int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw_parts0,
+                     std::vector<T>* gw_parts, int nthreads) {
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
   const std::int64_t w_size = g.O * K;
   const PaddedLayout L = padded_layout(g);
-  const std::int64_t chunk = std::min(P, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
-  return for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads,
-                                                                int part) {
-    std::vector<T> xbuf, col(static_cast<std::size_t>(K * chunk));
-    T* acc = part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size;
-    const ConvKernels<T>& ck = kernels_for<T>(active_isa());
-    if (K <= kDirectMaxK) {  // small K: dot products, no GEMM (see direct_small_k.h)
-      for (std::int64_t n = n0; n < n1; ++n)
-        for (std::int64_t gi = 0; gi < g.groups; ++gi)
-          ck.direct_small_k_weight_grad(g, L.Wp,
-                                        padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf,
-                                                     L.junk_slack + ck.lanes_ahead),
-                                        L.row_offset.data(), gy + (n * g.O + gi * Og) * P, acc + gi * Og * K);
-      return;
-    }
-    for (std::int64_t n = n0; n < n1; ++n) {
-      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf);
-        const T* gy_ng = gy + (n * g.O + gi * Og) * P;
-        for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
-          const std::int64_t pc = std::min(chunk, P - p0);
-          ck.unfold_stride1(K, pc, xpad, L.row_offset.data(), L.Wp, g.OW, p0, col.data());
-          GemmB<T> b;
-          b.matrix = StridedMatrix{col.data(), 1, pc};
-          GemmEpilogue<T> ep;
-          ep.accumulate = true;
-          gemm_ex<T>(Og, K, pc, StridedMatrix{gy_ng + p0, P, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
-        }
-      }
-    }
-  });
-}
-
-// grad_x for stride 1 by col2im: col (K x pc) = w_g^T . gy_ng[:, chunk], folded
-// into a padded copy of the image gradient with vector adds, then cropped.
-template <class T>
-void backward_input_stride1(const ConvGeometry& g, const T* gy, const T* w, T* gx, int nthreads) {
-  const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const PaddedLayout L = padded_layout(g);
-  const std::int64_t chunk = std::min(P, std::max<std::int64_t>(64, backward_chunk(g, sizeof(T))));
   const ConvKernels<T>& ck = kernels_for<T>(active_isa());
-  // w^T per group (K x Og, row-major), so the GEMM reads A in place instead
-  // of packing the same weights again for every image.
-  std::vector<T> wt(static_cast<std::size_t>(g.O * K));
-  for (std::int64_t gi = 0; gi < g.groups; ++gi)
-    for (std::int64_t o = 0; o < Og; ++o)
-      for (std::int64_t k = 0; k < K; ++k) wt[static_cast<std::size_t>((gi * K + k) * Og + o)] = w[(gi * Og + o) * K + k];
-  for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
-    std::vector<T> col(static_cast<std::size_t>(K * chunk)), gxpad(static_cast<std::size_t>(L.size));
-    for (std::int64_t n = n0; n < n1; ++n) {
+  const bool small_k = K <= kDirectMaxK;  // grad_w by dot products (direct_small_k.h), no GEMM
+  const std::int64_t target = std::max<std::int64_t>(64, backward_chunk(g, sizeof(T)));
+  const std::int64_t per_batch = std::max<std::int64_t>(1, target / std::max<std::int64_t>(1, P));
+  const std::int64_t pchunk = per_batch == 1 ? std::min(P, target) : P;
+  const std::int64_t max_cols = per_batch * pchunk;
+  // w^T per group (K x Og, row-major), read in place by the grad_x GEMM.
+  std::vector<T> wt(gx ? static_cast<std::size_t>(g.O * K) : 0);
+  if (gx)
+    for (std::int64_t gi = 0; gi < g.groups; ++gi)
+      for (std::int64_t o = 0; o < Og; ++o)
+        for (std::int64_t k = 0; k < K; ++k)
+          wt[static_cast<std::size_t>((gi * K + k) * Og + o)] = w[(gi * Og + o) * K + k];
+  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw_parts0 ? 1 : 0));
+  return for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int part) {
+    std::vector<T> col(static_cast<std::size_t>(K * max_cols)), gyc(static_cast<std::size_t>(Og * max_cols));
+    std::vector<std::vector<T>> xbuf(static_cast<std::size_t>(per_batch));
+    std::vector<T> gxpad(static_cast<std::size_t>(L.size * per_batch));
+    T* acc = gw_parts0 ? (part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size) : nullptr;
+    for (std::int64_t nb = n0; nb < n1; nb += per_batch) {
+      const std::int64_t m = std::min(per_batch, n1 - nb);
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        T* gx_ng = gx + (n * g.C + gi * Cg) * g.in_plane();
-        T* acc = L.in_place ? gx_ng : gxpad.data();
-        if (!L.in_place) std::fill(gxpad.begin(), gxpad.end(), T(0));
-        const T* gy_ng = gy + (n * g.O + gi * Og) * P;
-        for (std::int64_t p0 = 0; p0 < P; p0 += chunk) {
-          const std::int64_t pc = std::min(chunk, P - p0);
-          GemmB<T> b;
-          b.matrix = StridedMatrix{gy_ng + p0, P, 1};
-          gemm_ex<T>(K, pc, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col.data(), pc,
-                     GemmEpilogue<T>{}, gemm_threads);
-          ck.fold_stride1_add(K, pc, col.data(), acc, L.row_offset.data(), L.Wp, g.OW, p0);
+        std::vector<const T*> xpad(static_cast<std::size_t>(m));
+        for (std::int64_t j = 0; j < m; ++j)
+          xpad[static_cast<std::size_t>(j)] =
+              padded_image(g, L, x + ((nb + j) * g.C + gi * Cg) * g.in_plane(), &xbuf[static_cast<std::size_t>(j)],
+                           small_k ? L.junk_slack + ck.lanes_ahead : 0);
+        if (acc && small_k)
+          for (std::int64_t j = 0; j < m; ++j)
+            ck.direct_small_k_weight_grad(g, L.Wp, xpad[static_cast<std::size_t>(j)], L.row_offset.data(),
+                                          gy + ((nb + j) * g.O + gi * Og) * P, acc + gi * Og * K);
+        const bool gemm_gw = acc && !small_k;
+        if (!gemm_gw && !gx) continue;
+        T* gx_acc = gx && L.in_place ? nullptr : gxpad.data();
+        if (gx && !L.in_place) std::fill(gxpad.begin(), gxpad.begin() + L.size * m, T(0));
+        for (std::int64_t p0 = 0; p0 < P; p0 += pchunk) {
+          const std::int64_t pc = std::min(pchunk, P - p0), cols = m * pc;
+          for (std::int64_t o = 0; o < Og; ++o)
+            for (std::int64_t j = 0; j < m; ++j)
+              std::memcpy(gyc.data() + o * cols + j * pc, gy + ((nb + j) * g.O + gi * Og + o) * P + p0,
+                          sizeof(T) * pc);
+          if (gemm_gw) {
+            for (std::int64_t j = 0; j < m; ++j)
+              ck.unfold_stride1(K, pc, xpad[static_cast<std::size_t>(j)], L.row_offset.data(), L.Wp, g.OW, p0,
+                                col.data() + j * pc, cols);
+            GemmB<T> b;
+            b.matrix = StridedMatrix{col.data(), 1, cols};
+            GemmEpilogue<T> ep;
+            ep.accumulate = true;
+            gemm_ex<T>(Og, K, cols, StridedMatrix{gyc.data(), cols, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
+          }
+          if (gx) {
+            GemmB<T> b;
+            b.matrix = StridedMatrix{gyc.data(), cols, 1};
+            gemm_ex<T>(K, cols, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col.data(), cols,
+                       GemmEpilogue<T>{}, gemm_threads);
+            for (std::int64_t j = 0; j < m; ++j) {
+              T* dst = gx_acc ? gx_acc + j * L.size : gx + ((nb + j) * g.C + gi * Cg) * g.in_plane();
+              ck.fold_stride1_add(K, pc, col.data() + j * pc, cols, dst, L.row_offset.data(), L.Wp, g.OW, p0);
+            }
+          }
         }
-        if (!L.in_place)
-          for (std::int64_t c = 0; c < Cg; ++c)
-            for (std::int64_t yy = 0; yy < g.H; ++yy)
-              std::memcpy(gx_ng + (c * g.H + yy) * g.W, acc + c * L.plane + (yy + g.PH) * L.Wp + g.PW, sizeof(T) * g.W);
+        if (gx && gx_acc)  // crop the padded gradients into gx
+          for (std::int64_t j = 0; j < m; ++j) {
+            T* gx_ng = gx + ((nb + j) * g.C + gi * Cg) * g.in_plane();
+            const T* src = gx_acc + j * L.size;
+            for (std::int64_t c = 0; c < Cg; ++c)
+              for (std::int64_t yy = 0; yy < g.H; ++yy)
+                std::memcpy(gx_ng + (c * g.H + yy) * g.W, src + c * L.plane + (yy + g.PH) * L.Wp + g.PW,
+                            sizeof(T) * g.W);
+          }
       }
     }
   });
@@ -389,11 +398,11 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
 
   const int max_parts = std::max(1, nthreads);
   std::vector<T> parts_buf(static_cast<std::size_t>(max_parts - 1) * w_size, T(0));
-  if (gw && stride1) {
-    const int parts = backward_weights_stride1(g, gy, x, gw, &parts_buf, nthreads);
-    add_parts(gw, parts_buf, parts, w_size);
+  T* gx_stride1 = gx && !gx_as_conv && stride1 ? gx : nullptr;
+  if ((gw && stride1) || gx_stride1) {
+    const int parts = backward_stride1(g, gy, x, w, gx_stride1, stride1 ? gw : nullptr, &parts_buf, nthreads);
+    if (gw && stride1) add_parts(gw, parts_buf, parts, w_size);
   }
-  if (gx && !gx_as_conv && stride1) backward_input_stride1(g, gy, w, gx, nthreads);
   T* gx_generic = stride1 ? nullptr : gx;
   T* gw_generic = stride1 ? nullptr : gw;
   if (gx_generic || gw_generic) {

@@ -18,9 +18,9 @@ struct ConvKernels {
   // Stride-1 unfold of output pixels p0 .. p0+pc into col (K x pc), and its
   // adjoint (accumulating into the padded image); see unfold.h.
   void (*unfold_stride1)(std::int64_t K, std::int64_t pc, const T* xpad, const std::int64_t* row_offset,
-                         std::int64_t wp, std::int64_t ow, std::int64_t p0, T* col);
-  void (*fold_stride1_add)(std::int64_t K, std::int64_t pc, const T* col, T* xpad, const std::int64_t* row_offset,
-                           std::int64_t wp, std::int64_t ow, std::int64_t p0);
+                         std::int64_t wp, std::int64_t ow, std::int64_t p0, T* col, std::int64_t ld);
+  void (*fold_stride1_add)(std::int64_t K, std::int64_t pc, const T* col, std::int64_t ld, T* xpad,
+                           const std::int64_t* row_offset, std::int64_t wp, std::int64_t ow, std::int64_t p0);
 };
 
 template <class T>

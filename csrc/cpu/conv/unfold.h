@@ -21,14 +21,15 @@ inline void for_each_run(std::int64_t wp, std::int64_t ow, std::int64_t p0, std:
   }
 }
 
-// col[k][i] = xpad[row_offset[k] + pos(p0 + i)], col row-major K x pc.
+// col[k][i] = xpad[row_offset[k] + pos(p0 + i)], col row-major K x pc with
+// row stride ld.
 template <class T>
 void unfold_stride1(std::int64_t K, std::int64_t pc, const T* xpad, const std::int64_t* row_offset,
-                    std::int64_t wp, std::int64_t ow, std::int64_t p0, T* col) {
+                    std::int64_t wp, std::int64_t ow, std::int64_t p0, T* col, std::int64_t ld) {
   using V = Vec<T>;
   for (std::int64_t k = 0; k < K; ++k) {
     const T* src = xpad + row_offset[k];
-    T* dst = col + k * pc;
+    T* dst = col + k * ld;
     for_each_run(wp, ow, p0, pc, [&](std::int64_t s, std::int64_t d, std::int64_t len) {
       std::int64_t i = 0;
       for (; i + V::size <= len; i += V::size) V::load(src + s + i).store(dst + d + i);
@@ -39,12 +40,12 @@ void unfold_stride1(std::int64_t K, std::int64_t pc, const T* xpad, const std::i
 
 // xpad[row_offset[k] + pos(p0 + i)] += col[k][i]: the adjoint of unfold_stride1.
 template <class T>
-void fold_stride1_add(std::int64_t K, std::int64_t pc, const T* col, T* xpad, const std::int64_t* row_offset,
-                      std::int64_t wp, std::int64_t ow, std::int64_t p0) {
+void fold_stride1_add(std::int64_t K, std::int64_t pc, const T* col, std::int64_t ld, T* xpad,
+                      const std::int64_t* row_offset, std::int64_t wp, std::int64_t ow, std::int64_t p0) {
   using V = Vec<T>;
   for (std::int64_t k = 0; k < K; ++k) {
     T* dst = xpad + row_offset[k];
-    const T* src = col + k * pc;
+    const T* src = col + k * ld;
     for_each_run(wp, ow, p0, pc, [&](std::int64_t d, std::int64_t s, std::int64_t len) {
       std::int64_t i = 0;
       for (; i + V::size <= len; i += V::size) (V::load(dst + d + i) + V::load(src + s + i)).store(dst + d + i);
