@@ -27,6 +27,10 @@ CONFIGS = [
     (2, 17, 13, 11, 19, (3, 3), 1, 1, 1, 1),    # primes
     (2, 8, 15, 15, 16, (3, 3), 2, 1, 1, 4),
     (3, 64, 9, 9, 50, (3, 3), 1, 1, 1, 1),      # k rows across k blocks
+    # K > 32 at stride 1: several small images per GEMM, in place (no padding) and padded
+    (3, 8, 9, 10, 12, (3, 3), 1, 0, 1, 1),
+    (4, 16, 7, 7, 8, (3, 3), 1, 0, 1, 2),
+    (5, 9, 6, 6, 7, (2, 3), 1, (1, 0), 1, 1),
     # Large enough (Cg * OH * OW >= 65536) for grad_x as a flipped convolution:
     (1, 16, 64, 64, 4, (3, 3), 1, 1, 1, 1),
     (1, 32, 64, 64, 8, (3, 3), 1, 2, 2, 2),

@@ -109,28 +109,34 @@ PaddedLayout padded_layout(const ConvGeometry& g) {
 }
 
 // The group's Cg channel planes of one image, zero-padded into L's layout.
+// Copies the image into out (zeroed, L.size elements) at the padded layout.
+template <class T>
+void pad_into(const ConvGeometry& g, const PaddedLayout& L, const T* x, T* out) {
+  for (std::int64_t c = 0; c < g.c_per_group(); ++c)
+    for (std::int64_t y = 0; y < g.H; ++y)
+      std::memcpy(out + c * L.plane + (y + g.PH) * L.Wp + g.PW, x + (c * g.H + y) * g.W, sizeof(T) * g.W);
+}
+
 template <class T>
 const T* padded_image(const ConvGeometry& g, const PaddedLayout& L, const T* x, std::vector<T>* buf,
                       std::int64_t extra_slack = 0) {
   if (L.in_place && extra_slack == 0) return x;
   buf->assign(static_cast<std::size_t>(L.size + extra_slack), T(0));
-  T* out = buf->data();
-  for (std::int64_t c = 0; c < g.c_per_group(); ++c)
-    for (std::int64_t y = 0; y < g.H; ++y)
-      std::memcpy(out + c * L.plane + (y + g.PH) * L.Wp + g.PW, x + (c * g.H + y) * g.W, sizeof(T) * g.W);
-  return out;
+  pad_into(g, L, x, buf->data());
+  return buf->data();
 }
 
-// B = the unfolded padded image, column p = output pixel (no junk columns).
+// B = the unfolded padded images (image_stride apart), columns = (image,
+// output pixel), no junk columns.
 template <class T>
 struct PaddedConvSource {
   const T* xpad;
   const std::int64_t* row_offset;
-  std::int64_t wp, ow;
+  std::int64_t wp, ow, P, image_stride;
   const GemmKernelSet<T>* ks;
   static void pack(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int, T* bp) {
     const auto* s = static_cast<const PaddedConvSource*>(ctx);
-    s->ks->pack_b_conv(kc, nc, s->xpad, s->row_offset + k0, s->wp, s->ow, n0, bp);
+    s->ks->pack_b_conv(kc, nc, s->xpad, s->row_offset + k0, s->wp, s->ow, s->P, s->image_stride, n0, bp);
   }
 };
 
@@ -153,20 +159,45 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
     });
     return;
   }
+  // Small images go several to a GEMM (columns = image x pixel), so the
+  // register tiles are full; their padded copies sit side by side.
+  const std::int64_t per_batch = std::max<std::int64_t>(1, std::min<std::int64_t>(16, 1024 / std::max<std::int64_t>(1, P)));
   for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
-    std::vector<T> xbuf;
-    for (std::int64_t n = n0; n < n1; ++n) {
+    std::vector<T> xbuf, ybuf(per_batch > 1 ? static_cast<std::size_t>(Og * per_batch * P) : 0);
+    for (std::int64_t nb = n0; nb < n1; nb += per_batch) {
+      const std::int64_t m = std::min(per_batch, n1 - nb);
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        PaddedConvSource<T> src{padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf),
-                                L.row_offset.data(), L.Wp, g.OW, &ks};
+        const T* xsrc;
+        std::int64_t stride;
+        if (L.in_place) {  // unpadded images already sit side by side in x
+          xsrc = x + (nb * g.C + gi * Cg) * g.in_plane();
+          stride = g.C * g.in_plane();
+        } else if (m == 1) {
+          xsrc = padded_image(g, L, x + (nb * g.C + gi * Cg) * g.in_plane(), &xbuf);
+          stride = L.size;
+        } else {
+          xbuf.assign(static_cast<std::size_t>(L.size * m), T(0));
+          for (std::int64_t j = 0; j < m; ++j)
+            pad_into(g, L, x + ((nb + j) * g.C + gi * Cg) * g.in_plane(), xbuf.data() + j * L.size);
+          xsrc = xbuf.data();
+          stride = L.size;
+        }
+        PaddedConvSource<T> src{xsrc, L.row_offset.data(), L.Wp, g.OW, P, stride, &ks};
         GemmB<T> b;
         b.pack = &PaddedConvSource<T>::pack;
         b.ctx = &src;
         GemmEpilogue<T> ep;
         ep.bias = bias ? bias + gi * Og : nullptr;
         ep.bias_per_row = true;
-        gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (n * g.O + gi * Og) * P, P, ep,
-                   gemm_threads);
+        if (m == 1) {
+          gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (nb * g.O + gi * Og) * P, P, ep,
+                     gemm_threads);
+        } else {
+          gemm_ex<T>(Og, m * P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, ybuf.data(), m * P, ep, gemm_threads);
+          for (std::int64_t j = 0; j < m; ++j)
+            for (std::int64_t o = 0; o < Og; ++o)
+              std::memcpy(y + ((nb + j) * g.O + gi * Og + o) * P, ybuf.data() + o * m * P + j * P, sizeof(T) * P);
+        }
       }
     }
   });

@@ -25,12 +25,13 @@ struct GemmKernelSet {
   void (*pack_a)(std::int64_t mc, int kc, const T* a, std::ptrdiff_t rs, std::ptrdiff_t cs, T* ap);
   // Packs kc rows x nc columns of B into slivers of nr columns, zero-padded.
   void (*pack_b)(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff_t cs, T* bp);
-  // The same for the unfolded input of a stride-1 convolution without junk
-  // columns: B[k][p] = base[row_offset[k] + (p / ow) * wp + p % ow], for
-  // columns p0 .. p0 + nc (output pixel p of an ow-wide output in a wp-wide
-  // padded image).
+  // The same for the unfolded input of stride-1 convolutions of several
+  // images side by side, without junk columns: column c is output pixel
+  // p = c % P of image j = c / P (P = oh * ow), and
+  //   B[k][c] = base[j * image_stride + row_offset[k] + (p / ow) * wp + p % ow]
+  // (an ow-wide output over wp-wide padded images), for c in c0 .. c0 + nc.
   void (*pack_b_conv)(int kc, std::int64_t nc, const T* base, const std::int64_t* row_offset, std::int64_t wp,
-                      std::int64_t ow, std::int64_t p0, T* bp);
+                      std::int64_t ow, std::int64_t P, std::int64_t image_stride, std::int64_t c0, T* bp);
   // Loops 2 and 1: the slivers of an A block against those of a packed B
   // block. A is packed (lda == 0) or row-major in place (row stride lda).
   // accumulate: add to C (later k blocks); last: the k block that finishes

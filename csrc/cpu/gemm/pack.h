@@ -108,7 +108,7 @@ void pack_b(int kc, std::int64_t nc, const T* b, std::ptrdiff_t rs, std::ptrdiff
 // it touches) are found once and reused for every k.
 template <class T, int NR>
 void pack_b_conv(int kc, std::int64_t nc, const T* base, const std::int64_t* row_offset, std::int64_t wp,
-                 std::int64_t ow, std::int64_t p0, T* bp) {
+                 std::int64_t ow, std::int64_t P, std::int64_t image_stride, std::int64_t c0, T* bp) {
   using V = Vec<T>;
   struct Run { std::int64_t src; int dst, len; };
   Run runs[NR];
@@ -116,9 +116,9 @@ void pack_b_conv(int kc, std::int64_t nc, const T* base, const std::int64_t* row
     const int cols = nc - t < NR ? static_cast<int>(nc - t) : NR;
     int nruns = 0;
     for (int j = 0; j < cols;) {
-      const std::int64_t p = p0 + t + j, oy = p / ow, ox = p % ow;
+      const std::int64_t c = c0 + t + j, image = c / P, p = c % P, oy = p / ow, ox = p % ow;
       const int len = static_cast<int>(std::min<std::int64_t>(cols - j, ow - ox));
-      runs[nruns++] = Run{oy * wp + ox, j, len};
+      runs[nruns++] = Run{image * image_stride + oy * wp + ox, j, len};
       j += len;
     }
     for (int k = 0; k < kc; ++k) {
