@@ -81,6 +81,26 @@ py::array require_grad(const std::string& op, const py::object& obj, DType* dt) 
   return c_contiguous(gy);
 }
 
+// x checked and made contiguous, with the window geometry and output shape.
+struct PoolInput {
+  py::array x;
+  DType dt;
+  cpu::PoolGeometry g;
+  std::vector<py::ssize_t> out_shape;
+};
+
+PoolInput prepare(const std::string& op, const py::object& x_obj, const py::object& kernel_size,
+                  const py::object& stride, const py::object& padding) {
+  PoolInput in;
+  in.x = require_array(op, "x", x_obj);
+  in.dt = require_float(op, "x", in.x);
+  plane_shape(op, "x", shape_of(in.x), &in.g);
+  window(op, kernel_size, stride, padding, &in.g);
+  in.x = c_contiguous(in.x);
+  in.out_shape = out_shape(shape_of(in.x), in.g);
+  return in;
+}
+
 // Allocates an array of element type T and runs body(T* out) without the GIL.
 template <class T, class Body>
 py::array_t<T> run_into(const std::vector<py::ssize_t>& shape, Body&& body) {
@@ -95,14 +115,10 @@ py::array_t<T> run_into(const std::vector<py::ssize_t>& shape, Body&& body) {
 
 py::tuple max_pool2d(const py::object& x_obj, const py::object& kernel_size, const py::object& stride,
                      const py::object& padding) {
-  const std::string op = "max_pool2d";
-  py::array x = require_array(op, "x", x_obj);
-  const DType dt = require_float(op, "x", x);
-  cpu::PoolGeometry g;
-  plane_shape(op, "x", shape_of(x), &g);
-  window(op, kernel_size, stride, padding, &g);
-  x = c_contiguous(x);
-  const auto shape = out_shape(shape_of(x), g);
+  const PoolInput in = prepare("max_pool2d", x_obj, kernel_size, stride, padding);
+  const py::array& x = in.x;
+  const cpu::PoolGeometry& g = in.g;
+  const auto& shape = in.out_shape;
   py::array_t<std::int64_t> idx(shape);
   std::int64_t* ip = idx.mutable_data();
   auto run = [&](auto zero) -> py::array {
@@ -110,26 +126,22 @@ py::tuple max_pool2d(const py::object& x_obj, const py::object& kernel_size, con
     const T* xp = static_cast<const T*>(x.data());
     return run_into<T>(shape, [&](T* y) { cpu::max_pool2d_forward<T>(g, xp, y, ip, get_num_threads()); });
   };
-  py::array y = dt == DType::f32 ? run(0.0f) : run(0.0);
+  py::array y = in.dt == DType::f32 ? run(0.0f) : run(0.0);
   return py::make_tuple(y, idx);
 }
 
 py::array avg_pool2d(const py::object& x_obj, const py::object& kernel_size, const py::object& stride,
                      const py::object& padding) {
-  const std::string op = "avg_pool2d";
-  py::array x = require_array(op, "x", x_obj);
-  const DType dt = require_float(op, "x", x);
-  cpu::PoolGeometry g;
-  plane_shape(op, "x", shape_of(x), &g);
-  window(op, kernel_size, stride, padding, &g);
-  x = c_contiguous(x);
-  const auto shape = out_shape(shape_of(x), g);
+  const PoolInput in = prepare("avg_pool2d", x_obj, kernel_size, stride, padding);
+  const py::array& x = in.x;
+  const cpu::PoolGeometry& g = in.g;
+  const auto& shape = in.out_shape;
   auto run = [&](auto zero) -> py::array {
     using T = decltype(zero);
     const T* xp = static_cast<const T*>(x.data());
     return run_into<T>(shape, [&](T* y) { cpu::avg_pool2d_forward<T>(g, xp, y, get_num_threads()); });
   };
-  return dt == DType::f32 ? run(0.0f) : run(0.0);
+  return in.dt == DType::f32 ? run(0.0f) : run(0.0);
 }
 
 py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape) {

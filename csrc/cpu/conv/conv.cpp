@@ -11,6 +11,7 @@
 #include "cpu/elementwise/elementwise.h"
 #include "cpu/gemm/gemm.h"
 #include "runtime/dispatch.h"
+#include "runtime/isa_table.h"
 #include "runtime/thread_pool.h"
 
 namespace pyfastnn {
@@ -28,27 +29,24 @@ struct Im2colSource {
   }
 };
 
-struct ConvTable {
-  ConvKernels<float> f32[3];
-  ConvKernels<double> f64[3];
-  ConvTable() {
-    conv_kernels_scalar(&f32[0], &f64[0]);
-    conv_kernels_avx2(&f32[1], &f64[1]);
-    conv_kernels_avx512(&f32[2], &f64[2]);
-  }
-};
-
 template <class T>
-const ConvKernels<T>& kernels_for(CpuIsa isa);
-template <>
-const ConvKernels<float>& kernels_for<float>(CpuIsa isa) {
-  static const ConvTable t;
-  return t.f32[static_cast<int>(isa)];
+const ConvKernels<T>& kernels_for(CpuIsa isa) {
+  static const IsaTable<ConvKernels> table(&conv_kernels_scalar, &conv_kernels_avx2, &conv_kernels_avx512);
+  return table.get<T>(isa);
 }
-template <>
-const ConvKernels<double>& kernels_for<double>(CpuIsa isa) {
-  static const ConvTable t;
-  return t.f64[static_cast<int>(isa)];
+
+// y_g (Og x cols, row-major) = w_g . B + bias, B packed by Source::pack.
+template <class Source, class T>
+void forward_group_gemm(const ConvGeometry& g, std::int64_t gi, const Source* src, const T* w, const T* bias,
+                        std::int64_t cols, T* y, int gemm_threads) {
+  const std::int64_t K = g.k_rows(), Og = g.o_per_group();
+  GemmB<T> b;
+  b.pack = &Source::pack;
+  b.ctx = src;
+  GemmEpilogue<T> ep;
+  ep.bias = bias ? bias + gi * Og : nullptr;
+  ep.bias_per_row = true;
+  gemm_ex<T>(Og, cols, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y, cols, ep, gemm_threads);
 }
 
 // Unfolded depth up to which a stride-1 forward pass runs the direct kernel.
@@ -183,17 +181,10 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
           stride = L.size;
         }
         PaddedConvSource<T> src{xsrc, L.row_offset.data(), L.Wp, g.OW, P, stride, &ks};
-        GemmB<T> b;
-        b.pack = &PaddedConvSource<T>::pack;
-        b.ctx = &src;
-        GemmEpilogue<T> ep;
-        ep.bias = bias ? bias + gi * Og : nullptr;
-        ep.bias_per_row = true;
         if (m == 1) {
-          gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (nb * g.O + gi * Og) * P, P, ep,
-                     gemm_threads);
+          forward_group_gemm(g, gi, &src, w, bias, m * P, y + (nb * g.O + gi * Og) * P, gemm_threads);
         } else {
-          gemm_ex<T>(Og, m * P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, ybuf.data(), m * P, ep, gemm_threads);
+          forward_group_gemm(g, gi, &src, w, bias, m * P, ybuf.data(), gemm_threads);
           for (std::int64_t j = 0; j < m; ++j)
             for (std::int64_t o = 0; o < Og; ++o)
               std::memcpy(y + ((nb + j) * g.O + gi * Og + o) * P, ybuf.data() + o * m * P + j * P, sizeof(T) * P);
@@ -218,14 +209,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         Im2colSource<T> src{&g, x + (n * g.C + gi * Cg) * g.in_plane()};
-        GemmB<T> b;
-        b.pack = &Im2colSource<T>::pack;
-        b.ctx = &src;
-        GemmEpilogue<T> ep;
-        ep.bias = bias ? bias + gi * Og : nullptr;
-        ep.bias_per_row = true;
-        gemm_ex<T>(Og, P, K, StridedMatrix{w + gi * Og * K, K, 1}, b, y + (n * g.O + gi * Og) * P, P, ep,
-                   gemm_threads);
+        forward_group_gemm(g, gi, &src, w, bias, P, y + (n * g.O + gi * Og) * P, gemm_threads);
       }
     }
   });

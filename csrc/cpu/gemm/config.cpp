@@ -4,6 +4,7 @@
 
 #include "cpu/gemm/gemm.h"
 #include "cpu/gemm/kernels.h"
+#include "runtime/isa_table.h"
 
 namespace pyfastnn {
 namespace cpu {
@@ -41,18 +42,8 @@ GemmBlocking gemm_blocking(int mr, int nr, std::size_t elem_size) {
 
 namespace {
 
-struct KernelTable {
-  GemmKernelSet<float> f32[3];
-  GemmKernelSet<double> f64[3];
-  KernelTable() {
-    gemm_kernels_scalar(&f32[0], &f64[0]);
-    gemm_kernels_avx2(&f32[1], &f64[1]);
-    gemm_kernels_avx512(&f32[2], &f64[2]);
-  }
-};
-
-const KernelTable& kernel_table() {
-  static const KernelTable table;
+const IsaTable<GemmKernelSet>& kernel_table() {
+  static const IsaTable<GemmKernelSet> table(&gemm_kernels_scalar, &gemm_kernels_avx2, &gemm_kernels_avx512);
   return table;
 }
 
@@ -60,11 +51,11 @@ const KernelTable& kernel_table() {
 
 template <>
 const GemmKernelSet<float>& gemm_kernels<float>(CpuIsa isa) {
-  return kernel_table().f32[static_cast<int>(isa)];
+  return kernel_table().get<float>(isa);
 }
 template <>
 const GemmKernelSet<double>& gemm_kernels<double>(CpuIsa isa) {
-  return kernel_table().f64[static_cast<int>(isa)];
+  return kernel_table().get<double>(isa);
 }
 
 }  // namespace cpu

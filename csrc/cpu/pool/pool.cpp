@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "runtime/dispatch.h"
+#include "runtime/isa_table.h"
 #include "runtime/thread_pool.h"
 
 namespace pyfastnn {
@@ -13,17 +14,8 @@ namespace cpu {
 
 namespace {
 
-struct Table {
-  PoolKernels<float> f32[3];
-  PoolKernels<double> f64[3];
-  Table() {
-    pool_kernels_scalar(&f32[0], &f64[0]);
-    pool_kernels_avx2(&f32[1], &f64[1]);
-    pool_kernels_avx512(&f32[2], &f64[2]);
-  }
-};
-const Table& table() {
-  static const Table t;
+const IsaTable<PoolKernels>& table() {
+  static const IsaTable<PoolKernels> t(&pool_kernels_scalar, &pool_kernels_avx2, &pool_kernels_avx512);
   return t;
 }
 
@@ -45,9 +37,9 @@ void for_planes(const PoolGeometry& g, int nthreads, Body&& body) {
 }  // namespace
 
 template <>
-const PoolKernels<float>& pool_kernels<float>(CpuIsa isa) { return table().f32[static_cast<int>(isa)]; }
+const PoolKernels<float>& pool_kernels<float>(CpuIsa isa) { return table().get<float>(isa); }
 template <>
-const PoolKernels<double>& pool_kernels<double>(CpuIsa isa) { return table().f64[static_cast<int>(isa)]; }
+const PoolKernels<double>& pool_kernels<double>(CpuIsa isa) { return table().get<double>(isa); }
 
 template <class T>
 void max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, std::int64_t* idx, int nthreads) {
