@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from . import _backend, ops
 from ._backend import _core
+from .ops import manual_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "backend_info", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["ops", "backend_info", "manual_seed", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:

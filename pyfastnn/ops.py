@@ -12,7 +12,10 @@ from . import _backend
 from ._backend import _core
 
 __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-           "avg_pool2d", "avg_pool2d_backward"]
+           "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
+           "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
+           "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
+           "cross_entropy_backward", "dropout", "dropout_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -157,3 +160,175 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0):
     """Gradient of ``avg_pool2d`` with respect to x."""
     a = _cpu_only("avg_pool2d_backward", grad_y=grad_y)
     return _core.avg_pool2d_backward(a["grad_y"], x_shape, kernel_size, stride, padding)
+
+
+# ---------------------------------------------------------------- activations
+def relu(x):
+    """max(x, 0) elementwise."""
+    return _core.activation(_cpu_only("relu", x=x)["x"], "relu")
+
+
+def gelu(x):
+    """x * Phi(x) (the exact erf form, PyTorch's default)."""
+    return _core.activation(_cpu_only("gelu", x=x)["x"], "gelu")
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) elementwise."""
+    return _core.activation(_cpu_only("sigmoid", x=x)["x"], "sigmoid")
+
+
+def tanh(x):
+    """tanh(x) elementwise."""
+    return _core.activation(_cpu_only("tanh", x=x)["x"], "tanh")
+
+
+def relu_backward(grad_y, x):
+    """grad_y * (x > 0)."""
+    a = _cpu_only("relu_backward", grad_y=grad_y, x=x)
+    return _core.activation_backward(a["grad_y"], a["x"], "relu")
+
+
+def gelu_backward(grad_y, x):
+    """grad_y * (Phi(x) + x * phi(x))."""
+    a = _cpu_only("gelu_backward", grad_y=grad_y, x=x)
+    return _core.activation_backward(a["grad_y"], a["x"], "gelu")
+
+
+def sigmoid_backward(grad_y, y):
+    """grad_y * y * (1 - y), from the forward output y."""
+    a = _cpu_only("sigmoid_backward", grad_y=grad_y, y=y)
+    return _core.activation_backward(a["grad_y"], a["y"], "sigmoid")
+
+
+def tanh_backward(grad_y, y):
+    """grad_y * (1 - y**2), from the forward output y."""
+    a = _cpu_only("tanh_backward", grad_y=grad_y, y=y)
+    return _core.activation_backward(a["grad_y"], a["y"], "tanh")
+
+
+# ------------------------------------------------------------------- softmax
+def _axis_last(op, x, axis):
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: argument 'axis' must be an int, got {type(axis).__name__}")
+    nd = np.ndim(x)
+    if nd == 0:
+        raise ValueError(f"{op}: argument 'x' must have at least one dimension")
+    if not -nd <= axis < nd:
+        raise ValueError(f"{op}: argument 'axis' {axis} is out of range for {nd} dimensions")
+    return axis % nd
+
+
+def _along(op, fn, arrays, axis):
+    """Runs fn on arrays with `axis` moved last, and moves it back."""
+    ax = _axis_last(op, arrays[0], axis)
+    last = arrays[0].ndim - 1
+    if ax == last:
+        return fn(*arrays)
+    moved = [np.moveaxis(a, ax, last) for a in arrays]
+    return np.moveaxis(fn(*moved), last, ax)
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, computed stably (max subtracted)."""
+    x = _cpu_only("softmax", x=x)["x"]
+    return _along("softmax", lambda a: _core.softmax(a, False), [x], axis)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`."""
+    x = _cpu_only("log_softmax", x=x)["x"]
+    return _along("log_softmax", lambda a: _core.softmax(a, True), [x], axis)
+
+
+def softmax_backward(grad_y, y, axis=-1):
+    """Gradient of softmax from its output y: y * (grad_y - sum(grad_y * y))."""
+    a = _cpu_only("softmax_backward", grad_y=grad_y, y=y)
+    return _along("softmax_backward", lambda g, o: _core.softmax_backward(g, o, False), [a["grad_y"], a["y"]], axis)
+
+
+def log_softmax_backward(grad_y, y, axis=-1):
+    """Gradient of log_softmax from its output y: grad_y - exp(y) * sum(grad_y)."""
+    a = _cpu_only("log_softmax_backward", grad_y=grad_y, y=y)
+    return _along("log_softmax_backward", lambda g, o: _core.softmax_backward(g, o, True),
+                  [a["grad_y"], a["y"]], axis)
+
+
+# ---------------------------------------------------------------- layer norm
+def _normalized_size(op, x, normalized_shape):
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if any(not isinstance(d, (int, np.integer)) or isinstance(d, bool) for d in shape):
+        raise TypeError(f"{op}: argument 'normalized_shape' must be an int or a tuple of ints, got {normalized_shape!r}")
+    if len(shape) == 0 or len(shape) > np.ndim(x) or tuple(np.shape(x)[-len(shape):]) != shape:
+        raise ValueError(f"{op}: argument 'normalized_shape' {shape} must match the trailing dimensions of 'x' "
+                         f"{tuple(np.shape(x))}")
+    return int(np.prod(shape))
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the trailing `normalized_shape` dimensions.
+
+    Returns ``(y, mean, rstd)`` (like ``torch.native_layer_norm``); mean and
+    rstd have x's leading shape and feed ``layer_norm_backward``.
+    """
+    a = _cpu_only("layer_norm", x=x, weight=weight, bias=bias)
+    n = _normalized_size("layer_norm", a["x"], normalized_shape)
+    return _core.layer_norm(a["x"], n, a["weight"], a["bias"], float(eps))
+
+
+def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
+    """Gradients of layer_norm: ``(grad_x, grad_weight, grad_bias)`` (the last two
+    are what a weight and a bias would receive, summed over the rows)."""
+    a = _cpu_only("layer_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
+    n = _normalized_size("layer_norm_backward", a["x"], normalized_shape)
+    gx, gw, gb = _core.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], a["weight"], n, True)
+    tail = tuple(np.shape(a["x"])[np.ndim(a["mean"]):]) if np.ndim(a["mean"]) else tuple(np.shape(a["x"]))
+    return gx, gw.reshape(tail), gb.reshape(tail)
+
+
+# ------------------------------------------------------------- cross entropy
+def cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0):
+    """Mean of -log_softmax(logits)[i, target[i]] over rows whose target is not
+    ignore_index (PyTorch's CrossEntropyLoss with class indices), with optional
+    label smoothing. logits (N, C) float; target (N,) integer. Returns a float."""
+    a = _cpu_only("cross_entropy", logits=logits, target=target)
+    return _core.cross_entropy(a["logits"], a["target"], int(ignore_index), float(label_smoothing))
+
+
+def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label_smoothing=0.0):
+    """Gradient of cross_entropy with respect to the logits, times `grad`."""
+    a = _cpu_only("cross_entropy_backward", logits=logits, target=target)
+    return _core.cross_entropy_backward(a["logits"], a["target"], float(grad), int(ignore_index),
+                                        float(label_smoothing))
+
+
+# ------------------------------------------------------------------- dropout
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the generator behind dropout (and later parameter initialisation)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def dropout(x, p=0.5, training=True, seed=None):
+    """Zeroes each element with probability p and scales the rest by 1/(1-p).
+
+    Returns ``(y, mask)``; mask (uint8) feeds ``dropout_backward``. With
+    ``training=False`` it is the identity. The mask is a function of the seed
+    and the element index only (same for any thread count); without a seed one
+    is drawn from the generator that ``manual_seed`` sets.
+    """
+    x = _cpu_only("dropout", x=x)["x"]
+    if not training or p == 0:
+        return x, np.ones(np.shape(x), np.uint8)
+    if seed is None:
+        seed = int(_rng.integers(0, 2**63))
+    return _core.dropout(x, float(p), int(seed) & (2**64 - 1))
+
+
+def dropout_backward(grad_y, mask, p=0.5):
+    """grad_y * mask / (1 - p)."""
+    a = _cpu_only("dropout_backward", grad_y=grad_y, mask=mask)
+    return _core.dropout_backward(a["grad_y"], a["mask"], float(p))

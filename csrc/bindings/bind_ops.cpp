@@ -1,10 +1,12 @@
 // Op registration: signatures and docstrings; the checks live in csrc/ops.
 #include <pybind11/pybind11.h>
 
+#include "ops/activation.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
 #include "ops/matmul.h"
 #include "ops/pool2d.h"
+#include "ops/rowwise_ops.h"
 
 namespace py = pybind11;
 
@@ -22,6 +24,20 @@ void bind_ops(py::module_& m) {
   m.def("conv2d_backward", &ops::conv2d_backward, py::arg("grad_y"), py::arg("x"), py::arg("w"),
         py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
         "Gradients of conv2d: (grad_x, grad_w, grad_b)");
+  m.def("activation", &ops::activation, py::arg("x"), py::arg("kind"));
+  m.def("activation_backward", &ops::activation_backward, py::arg("grad_y"), py::arg("saved"), py::arg("kind"));
+  m.def("dropout", &ops::dropout, py::arg("x"), py::arg("p"), py::arg("seed"));
+  m.def("dropout_backward", &ops::dropout_backward, py::arg("grad_y"), py::arg("mask"), py::arg("p"));
+  m.def("softmax", &ops::softmax, py::arg("x"), py::arg("log"));
+  m.def("softmax_backward", &ops::softmax_backward, py::arg("grad_y"), py::arg("y"), py::arg("log"));
+  m.def("layer_norm", &ops::layer_norm, py::arg("x"), py::arg("normalized_size"), py::arg("weight"), py::arg("bias"),
+        py::arg("eps"));
+  m.def("layer_norm_backward", &ops::layer_norm_backward, py::arg("grad_y"), py::arg("x"), py::arg("mean"),
+        py::arg("rstd"), py::arg("weight"), py::arg("normalized_size"), py::arg("weight_grads"));
+  m.def("cross_entropy", &ops::cross_entropy, py::arg("logits"), py::arg("target"), py::arg("ignore_index"),
+        py::arg("label_smoothing"));
+  m.def("cross_entropy_backward", &ops::cross_entropy_backward, py::arg("logits"), py::arg("target"),
+        py::arg("grad"), py::arg("ignore_index"), py::arg("label_smoothing"));
   m.def("max_pool2d", &ops::max_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(),
         py::arg("padding") = 0, "Max pooling: (y, indices), indices flat in each input plane (int64)");
   m.def("max_pool2d_backward", &ops::max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),

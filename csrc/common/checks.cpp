@@ -1,5 +1,6 @@
 #include "common/checks.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace pyfastnn {
@@ -63,6 +64,16 @@ py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* 
   strides->resize(out.ndim());
   for (py::ssize_t i = 0; i < out.ndim(); ++i) (*strides)[i] = out.strides(i) / item;
   return out;
+}
+
+void require_like(const std::string& op, const char* name_a, const py::array& a, const char* name_b,
+                  const py::array& b) {
+  if (dtype_of(b) != dtype_of(a))
+    raise_type_error(op, std::string("argument '") + name_b + "' must have dtype " + dtype_str(a) + " like '" +
+                             name_a + "', got " + dtype_str(b));
+  if (b.ndim() != a.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), b.shape()))
+    raise_value_error(op, std::string("argument '") + name_b + "' must have the shape of '" + name_a + "' " +
+                              shape_str(a) + ", got " + shape_str(b));
 }
 
 py::array c_contiguous(const py::array& a) {

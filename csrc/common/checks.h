@@ -32,6 +32,10 @@ void require_ndim(const std::string& op, const char* name, const py::array& a, i
 // byte stride is not a whole number of elements (e.g. a field of a record).
 py::array with_element_strides(const py::array& a, std::vector<std::ptrdiff_t>* strides);
 
+// b has a's shape and dtype (ValueError/TypeError naming both otherwise).
+void require_like(const std::string& op, const char* name_a, const py::array& a, const char* name_b,
+                  const py::array& b);
+
 // A C-contiguous version of the array (the array itself when it already is).
 py::array c_contiguous(const py::array& a);
 

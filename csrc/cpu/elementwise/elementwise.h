@@ -15,6 +15,10 @@ struct ElementwiseKernels {
   // Sum of x[0:n] with several vector accumulators (a fixed order, so the
   // result does not depend on threads or alignment).
   T (*sum)(const T* x, std::int64_t n);
+  // y = act(x) over n elements (act != none).
+  void (*activation)(const T* x, T* y, std::int64_t n, Activation act);
+  // gx = g * act'(.), where saved is x for relu and gelu, y for sigmoid and tanh.
+  void (*activation_backward)(const T* g, const T* saved, T* gx, std::int64_t n, Activation act);
 };
 
 template <class T>

@@ -58,10 +58,10 @@ inline Vec<float> vtanh(Vec<float> x) {
   return V::select_lt(a, V::broadcast(0.3f), small, signed_big);
 }
 
-// gelu(x) = x * Phi(x) with Phi from erfc(|x|/sqrt 2), using the Chebyshev
+// Phi(x), the standard normal CDF, from erfc(|x|/sqrt 2) with the Chebyshev
 // fit erfc(z) = t exp(-z^2 + P(t)), t = 2 / (2 + z), whose relative error is
 // below 1.2e-7 for all z >= 0 — so the left tail stays accurate too.
-inline Vec<float> vgelu(Vec<float> x) {
+inline Vec<float> vphi(Vec<float> x) {
   using V = Vec<float>;
   const V z = V::abs(x) * V::broadcast(0.70710678118654752f);
   const V t = V::broadcast(2.0f) / (V::broadcast(2.0f) + z);
@@ -76,8 +76,17 @@ inline Vec<float> vgelu(Vec<float> x) {
   p = V::fma(p, t, V::broadcast(1.00002368f));
   p = V::fma(p, t, V::broadcast(-1.26551223f));
   const V half_erfc = V::broadcast(0.5f) * t * vexp(p - z * z);
-  const V phi = V::select_lt(x, V::zero(), half_erfc, V::broadcast(1.0f) - half_erfc);
-  return x * phi;
+  return V::select_lt(x, V::zero(), half_erfc, V::broadcast(1.0f) - half_erfc);
+}
+
+// gelu(x) = x * Phi(x) (the exact form, PyTorch's default).
+inline Vec<float> vgelu(Vec<float> x) { return x * vphi(x); }
+
+// d gelu / dx = Phi(x) + x * phi(x), phi the standard normal density.
+inline Vec<float> vgelu_grad(Vec<float> x) {
+  using V = Vec<float>;
+  const V density = V::broadcast(0.398942280401432678f) * vexp(V::broadcast(-0.5f) * x * x);
+  return V::fma(x, density, vphi(x));
 }
 
 template <class V>
@@ -93,6 +102,10 @@ inline Vec<float> apply_activation(Vec<float> x, Activation act) {
     case Activation::none: break;
   }
   return x;
+}
+
+inline double gelu_grad_scalar(double x) {
+  return 0.5 * std::erfc(-x * 0.70710678118654752440) + x * 0.39894228040143267794 * std::exp(-0.5 * x * x);
 }
 
 inline double activation_scalar(double x, Activation act) {
