@@ -6,6 +6,8 @@ without a copy. This is the only module that calls the native extensions.
 """
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from . import _backend
@@ -15,7 +17,8 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
            "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
-           "cross_entropy_backward", "dropout", "dropout_backward"]
+           "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
+           "LSTMCache"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -332,3 +335,52 @@ def dropout_backward(grad_y, mask, p=0.5):
     """grad_y * mask / (1 - p)."""
     a = _cpu_only("dropout_backward", grad_y=grad_y, mask=mask)
     return _core.dropout_backward(a["grad_y"], a["mask"], float(p))
+
+
+# ---------------------------------------------------------------------- LSTM
+class LSTMCache(NamedTuple):
+    """What lstm_backward needs from the forward pass."""
+    x: np.ndarray          # (T, B, I)
+    hs: np.ndarray         # (T+1, B, H): h0, h_1 .. h_T
+    cs: np.ndarray         # (T+1, B, H): c0, c_1 .. c_T
+    gates: np.ndarray      # (T, B, 4H): activated gates i, f, g, o
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    has_b_ih: bool
+    has_b_hh: bool
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM layer over a sequence, PyTorch's gates (i, f, g, o) and layout.
+
+    x (T, B, I); h0, c0 (B, H); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,).
+    Returns ``(y (T, B, H), h_T, c_T, cache)``; cache feeds ``lstm_backward``.
+    """
+    a = _cpu_only("lstm", x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    hs, cs, gates = _core.lstm(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    cache = LSTMCache(np.ascontiguousarray(a["x"]), hs, cs, gates, a["w_ih"], a["w_hh"],
+                      b_ih is not None, b_hh is not None)
+    return hs[1:], hs[-1], cs[-1], cache
+
+
+def lstm_backward(grad_y, grad_hT, grad_cT, cache: LSTMCache):
+    """Gradients of ``lstm``: ``(grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh,
+    grad_b_ih, grad_b_hh)``. grad_y, grad_hT, grad_cT may be None (zero); the
+    bias gradients are None for biases the forward pass did not have."""
+    if not isinstance(cache, LSTMCache):
+        raise TypeError(f"lstm_backward: argument 'cache' must be the LSTMCache returned by lstm, "
+                        f"got {type(cache).__name__}")
+    a = _cpu_only("lstm_backward", grad_y=grad_y, grad_hT=grad_hT, grad_cT=grad_cT)
+    gx, gh0, gc0, gw_ih, gw_hh, gb = _core.lstm_backward(a["grad_y"], a["grad_hT"], a["grad_cT"], cache.x,
+                                                         cache.hs, cache.cs, cache.gates, cache.w_ih, cache.w_hh)
+    return (gx, gh0, gc0, gw_ih, gw_hh, gb if cache.has_b_ih else None,
+            gb.copy() if cache.has_b_hh else None)
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step: x (B, I), h, c (B, H) -> (h_new, c_new)."""
+    x = _cpu_only("lstm_cell", x=x)["x"]
+    if np.ndim(x) != 2:
+        raise ValueError(f"lstm_cell: argument 'x' must be 2-D (B, I), got shape {tuple(np.shape(x))}")
+    _, h_new, c_new, _ = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    return h_new, c_new

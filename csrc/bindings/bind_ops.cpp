@@ -4,6 +4,7 @@
 #include "ops/activation.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
+#include "ops/lstm.h"
 #include "ops/matmul.h"
 #include "ops/pool2d.h"
 #include "ops/rowwise_ops.h"
@@ -38,6 +39,10 @@ void bind_ops(py::module_& m) {
         py::arg("label_smoothing"));
   m.def("cross_entropy_backward", &ops::cross_entropy_backward, py::arg("logits"), py::arg("target"),
         py::arg("grad"), py::arg("ignore_index"), py::arg("label_smoothing"));
+  m.def("lstm", &ops::lstm, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b_ih"), py::arg("b_hh"));
+  m.def("lstm_backward", &ops::lstm_backward, py::arg("grad_y"), py::arg("grad_hT"), py::arg("grad_cT"), py::arg("x"),
+        py::arg("hs"), py::arg("cs"), py::arg("gates"), py::arg("w_ih"), py::arg("w_hh"));
   m.def("max_pool2d", &ops::max_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(),
         py::arg("padding") = 0, "Max pooling: (y, indices), indices flat in each input plane (int64)");
   m.def("max_pool2d_backward", &ops::max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),

@@ -110,4 +110,48 @@ def pool_cases(torch=None, dtype=np.float32):
     return cases
 
 
-ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases}
+LSTM_SHAPES = [(100, 64, 64, 64), (100, 64, 256, 256), (50, 32, 512, 512)]  # (T, B, I, H)
+
+
+def lstm_cases(torch=None, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    cases = []
+    for T, B, I, H in LSTM_SHAPES:
+        x = rng.standard_normal((T, B, I)).astype(dtype)
+        h0 = np.zeros((B, H), dtype)
+        w_ih = (rng.standard_normal((4 * H, I)) / np.sqrt(H)).astype(dtype)
+        w_hh = (rng.standard_normal((4 * H, H)) / np.sqrt(H)).astype(dtype)
+        b = np.zeros(4 * H, dtype)
+        gy = rng.standard_normal((T, B, H)).astype(dtype)
+        flops = 2.0 * T * B * 4 * H * (I + H)  # the GEMMs of the forward pass
+        label = f"T{T} B{B} I{I} H{H}"
+
+        def fwd(x=x, h0=h0, w_ih=w_ih, w_hh=w_hh, b=b):
+            return ops.lstm(x, h0, h0, w_ih, w_hh, b, b)
+
+        def both(x=x, h0=h0, w_ih=w_ih, w_hh=w_hh, b=b, gy=gy):
+            out = ops.lstm(x, h0, h0, w_ih, w_hh, b, b)
+            return ops.lstm_backward(gy, None, None, out[3])
+
+        impls_f, impls_b = {"pyfastnn": fwd}, {"pyfastnn": both}
+        if torch is not None:
+            m = torch.nn.LSTM(I, H)
+            tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
+
+            def torch_fwd(m=m, tx=tx):
+                with torch.no_grad():
+                    return m(tx)
+
+            def torch_both(m=m, tx=tx, tgy=tgy):
+                xr = tx.detach().requires_grad_()
+                y, _ = m(xr)
+                y.backward(tgy)
+                return xr.grad
+
+            impls_f["torch"], impls_b["torch"] = torch_fwd, torch_both
+        cases.append(Case("lstm fwd", label, flops=flops, impls=impls_f))
+        cases.append(Case("lstm fwd+bwd", label, flops=3 * flops, impls=impls_b))
+    return cases
+
+
+ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases}

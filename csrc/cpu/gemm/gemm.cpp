@@ -118,7 +118,10 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
         const std::int64_t r0 = cs0 * mr, rows = std::min(mcur, cs1 * mr) - r0;
         for (std::int64_t n0 = n_begin; n0 < n_end; n0 += bl.nb) {
           const std::int64_t ncur = std::min<std::int64_t>(bl.nb, n_end - n0);
-          if (p.b.pack) {
+          const T* b_block = bp;
+          if (p.b.prepacked) {
+            b_block = p.b.prepacked->data.data() + k0 * p.b.prepacked->n_padded + n0 * kc;
+          } else if (p.b.pack) {
             p.b.pack(p.b.ctx, kc, ncur, k0, n0, nr, bp);
           } else {
             const StridedMatrix& bm = p.b.matrix;
@@ -126,7 +129,7 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
           }
           const T* a_block = pack_a ? shared_ap + r0 * kc : p.a + (m0 + r0) * p.rsa + k0;
           const T* bias = p.ep.bias ? p.ep.bias + (p.ep.bias_per_row ? m0 + r0 : n0) : nullptr;
-          ks.macro_kernel(rows, ncur, kc, a_block, pack_a ? 0 : p.rsa, bp, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
+          ks.macro_kernel(rows, ncur, kc, a_block, pack_a ? 0 : p.rsa, b_block, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
                           !first || p.ep.accumulate, last, bias, p.ep.bias_per_row, p.ep.act);
         }
       }
@@ -208,6 +211,30 @@ void gemm_ex(std::int64_t M, std::int64_t N, std::int64_t K, StridedMatrix a, co
   const Problem<T> p{M, N, K, static_cast<const T*>(a.data), a.rs, a.cs, b, c, ldc, ep};
   gemm_threaded(p, ks, bl, nthreads);
 }
+
+template <class T>
+PrepackedB<T> gemm_prepack_b(std::int64_t K, std::int64_t N, StridedMatrix b) {
+  const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
+  const GemmBlocking bl = gemm_blocking(ks.mr, ks.nr, sizeof(T));
+  PrepackedB<T> out;
+  out.K = K;
+  out.N = N;
+  out.kc = bl.kc;
+  out.nr = ks.nr;
+  out.n_padded = ceil_div(N, ks.nr) * ks.nr;
+  out.data.resize(static_cast<std::size_t>(std::max<std::int64_t>(K, 1) * out.n_padded));
+  const T* src = static_cast<const T*>(b.data);
+  for (std::int64_t k0 = 0; k0 < K; k0 += bl.kc) {
+    const int kc = static_cast<int>(std::min<std::int64_t>(bl.kc, K - k0));
+    // Sliver s of this k block sits at k0 * n_padded + s * nr * kc, which is
+    // where gemm_region looks for the block starting at column n0 = s * nr.
+    ks.pack_b(kc, N, src + k0 * b.rs, b.rs, b.cs, out.data.data() + k0 * out.n_padded);
+  }
+  return out;
+}
+
+template PrepackedB<float> gemm_prepack_b<float>(std::int64_t, std::int64_t, StridedMatrix);
+template PrepackedB<double> gemm_prepack_b<double>(std::int64_t, std::int64_t, StridedMatrix);
 
 template void gemm_ex<float>(std::int64_t, std::int64_t, std::int64_t, StridedMatrix, const GemmB<float>&, float*,
                              std::ptrdiff_t, const GemmEpilogue<float>&, int);

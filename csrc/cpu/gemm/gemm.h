@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "common/activation.h"
 #include "runtime/cpu_info.h"
@@ -65,12 +66,27 @@ struct StridedMatrix {
 // B[k0:k0+kc, n0:n0+nc] straight into sliver order (zero-padded to nr
 // columns) — e.g. im2col gathered on the fly, so convolution never
 // materialises the unfolded input.
+// B packed once for many products (e.g. a recurrent weight used at every
+// time step): k blocks of the current blocking, each holding every nr-wide
+// sliver (kc x nr, zero-padded); see gemm_prepack_b.
+template <class T>
+struct PrepackedB {
+  std::vector<T> data;
+  std::int64_t K = 0, N = 0, n_padded = 0;
+  int kc = 0, nr = 0;
+};
+
 template <class T>
 struct GemmB {
   StridedMatrix matrix{nullptr, 0, 0};
   void (*pack)(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int nr, T* bp) = nullptr;
   const void* ctx = nullptr;
+  const PrepackedB<T>* prepacked = nullptr;  // used as is when set (no packing per product)
 };
+
+// Packs B (K x N, any strides) for the active ISA level and blocking.
+template <class T>
+PrepackedB<T> gemm_prepack_b(std::int64_t K, std::int64_t N, StridedMatrix b);
 
 template <class T>
 struct GemmEpilogue {

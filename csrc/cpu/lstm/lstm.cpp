@@ -1,0 +1,114 @@
+// LSTM sequence driver: GEMMs from cpu/gemm, cell kernels per ISA level,
+// batch rows of each cell update split over the pool.
+#include "cpu/lstm/lstm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/gemm/gemm.h"
+#include "runtime/dispatch.h"
+#include "runtime/isa_table.h"
+#include "runtime/parallel.h"
+
+namespace pyfastnn {
+namespace cpu {
+
+namespace {
+const IsaTable<LstmKernels>& table() {
+  static const IsaTable<LstmKernels> t(&lstm_kernels_scalar, &lstm_kernels_avx2, &lstm_kernels_avx512);
+  return t;
+}
+constexpr std::int64_t kRowGrain = 16;
+
+template <class T>
+GemmB<T> matrix(const T* data, std::ptrdiff_t rs, std::ptrdiff_t cs) {
+  GemmB<T> b;
+  b.matrix = StridedMatrix{data, rs, cs};
+  return b;
+}
+}  // namespace
+
+template <>
+const LstmKernels<float>& lstm_kernels<float>(CpuIsa isa) { return table().get<float>(isa); }
+template <>
+const LstmKernels<double>& lstm_kernels<double>(CpuIsa isa) { return table().get<double>(isa); }
+
+template <class T>
+void lstm_forward(const LstmShape& s, const T* x, const T* w_ih, const T* w_hh, const T* bias, T* hs, T* cs,
+                  T* gates) {
+  const std::int64_t G = 4 * s.H, BH = s.B * s.H;
+  const auto& k = lstm_kernels<T>(active_isa());
+  // Input projection of every step at once: gates (T*B, 4H) = x . w_ih^T + bias.
+  GemmEpilogue<T> ep;
+  ep.bias = bias;
+  gemm_ex<T>(s.T * s.B, G, s.I, StridedMatrix{x, s.I, 1}, matrix(w_ih, 1, s.I), gates, G, ep, 0);
+  // w_hh^T is the B operand of every step: pack it once.
+  const PrepackedB<T> whh_t = gemm_prepack_b<T>(s.H, G, StridedMatrix{w_hh, 1, s.H});
+  GemmB<T> whh_b;
+  whh_b.prepacked = &whh_t;
+  for (std::int64_t t = 0; t < s.T; ++t) {
+    T* gt = gates + t * s.B * G;
+    GemmEpilogue<T> acc;
+    acc.accumulate = true;  // gates[t] += h_{t-1} . w_hh^T
+    gemm_ex<T>(s.B, G, s.H, StridedMatrix{hs + t * BH, s.H, 1}, whh_b, gt, G, acc, 0);
+    const T* c_prev = cs + t * BH;
+    T* c = cs + (t + 1) * BH;
+    T* h = hs + (t + 1) * BH;
+    parallel_for(s.B, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
+      k.cell_forward(gt + r0 * G, c_prev + r0 * s.H, c + r0 * s.H, h + r0 * s.H, r1 - r0, s.H);
+    });
+  }
+}
+
+template <class T>
+void lstm_backward(const LstmShape& s, const T* grad_y, T* dh, T* dc, const T* x, const T* hs, const T* cs,
+                   const T* gates, const T* w_ih, const T* w_hh, T* gx, T* gw_ih, T* gw_hh, T* gb) {
+  const std::int64_t G = 4 * s.H, BH = s.B * s.H;
+  const auto& k = lstm_kernels<T>(active_isa());
+  std::vector<T> dG(static_cast<std::size_t>(s.T * s.B * G));
+  std::vector<T> dh_step(static_cast<std::size_t>(BH));
+  const PrepackedB<T> whh = gemm_prepack_b<T>(G, s.H, StridedMatrix{w_hh, s.H, 1});  // B of every step
+  GemmB<T> whh_b;
+  whh_b.prepacked = &whh;
+  for (std::int64_t t = s.T - 1; t >= 0; --t) {
+    // dh for step t: the carried recurrent part plus grad_y[t].
+    std::memcpy(dh_step.data(), dh, sizeof(T) * static_cast<std::size_t>(BH));
+    if (grad_y)
+      for (std::int64_t i = 0; i < BH; ++i) dh_step[static_cast<std::size_t>(i)] += grad_y[t * BH + i];
+    T* dGt = dG.data() + t * s.B * G;
+    const T* gt = gates + t * s.B * G;
+    const T* c_prev = cs + t * BH;
+    const T* c = cs + (t + 1) * BH;
+    parallel_for(s.B, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
+      k.cell_backward(dh_step.data() + r0 * s.H, dc + r0 * s.H, gt + r0 * G, c_prev + r0 * s.H, c + r0 * s.H,
+                      dGt + r0 * G, r1 - r0, s.H);
+    });
+    // dh_{t-1} = dG[t] . w_hh  (B x 4H) . (4H x H)
+    gemm_ex<T>(s.B, s.H, G, StridedMatrix{dGt, G, 1}, whh_b, dh, s.H, GemmEpilogue<T>{}, 0);
+  }
+  const std::int64_t rows = s.T * s.B;
+  // The weight gradients and grad_x, batched over every step:
+  //   gw_ih = dG^T . x,  gw_hh = dG^T . h_{t-1},  gx = dG . w_ih
+  gemm_ex<T>(G, s.I, rows, StridedMatrix{dG.data(), 1, G}, matrix(x, s.I, 1), gw_ih, s.I, GemmEpilogue<T>{}, 0);
+  gemm_ex<T>(G, s.H, rows, StridedMatrix{dG.data(), 1, G}, matrix(hs, s.H, 1), gw_hh, s.H, GemmEpilogue<T>{}, 0);
+  gemm_ex<T>(rows, s.I, G, StridedMatrix{dG.data(), G, 1}, matrix(w_ih, s.I, 1), gx, s.I, GemmEpilogue<T>{}, 0);
+  std::vector<double> bias_sum(static_cast<std::size_t>(G), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < G; ++j) bias_sum[static_cast<std::size_t>(j)] += dG[static_cast<std::size_t>(r * G + j)];
+  for (std::int64_t j = 0; j < G; ++j) gb[j] = static_cast<T>(bias_sum[static_cast<std::size_t>(j)]);
+}
+
+template void lstm_forward<float>(const LstmShape&, const float*, const float*, const float*, const float*, float*,
+                                  float*, float*);
+template void lstm_forward<double>(const LstmShape&, const double*, const double*, const double*, const double*,
+                                   double*, double*, double*);
+template void lstm_backward<float>(const LstmShape&, const float*, float*, float*, const float*, const float*,
+                                   const float*, const float*, const float*, const float*, float*, float*, float*,
+                                   float*);
+template void lstm_backward<double>(const LstmShape&, const double*, double*, double*, const double*, const double*,
+                                    const double*, const double*, const double*, const double*, double*, double*,
+                                    double*, double*);
+
+}  // namespace cpu
+}  // namespace pyfastnn
