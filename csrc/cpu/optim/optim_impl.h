@@ -4,9 +4,11 @@
 // options become template flags, so the inner loop carries no branches and
 // the disabled terms cost nothing (and cannot change a result: torch skips
 // them too, e.g. `g + 0 * p` would turn an infinite p into a NaN update).
-// Rounding follows torch's float kernels operation by operation where that is
-// free (each scalar is rounded to T once, products that torch rounds before
-// adding are rounded here too), so float32 results agree to an ulp or so.
+// The operations and their order are those of torch's vectorised CPU kernels
+// (each scalar rounded to T once, the same FMAs; built with -ffp-contract=off
+// so no other product gets fused): at the SIMD levels whatever does not pass
+// through a sqrt comes out bit-identical. sqrt differs now and then by an ulp:
+// torch's float sqrt (MKL's) is not correctly rounded, the instruction is.
 #pragma once
 #include <cmath>
 #include <type_traits>
@@ -52,13 +54,13 @@ inline void with_flag(bool b, const F& f) {
   else f(std::false_type{});
 }
 
-// torch.lerp(a, b, w) for a scalar weight: two formulas, the one picked by
-// |w| < 0.5 keeps the result exact at both ends of the range.
+// torch.lerp(a, b, w) for a scalar weight: a + w (b - a) for |w| < 0.5,
+// else b + (w - 1) (b - a), so that the result is exact at both ends.
 template <bool SmallWeight, class V>
-inline V lerp(V a, V b, V w, V one_minus_w) {
+inline V lerp(V a, V b, V w, V w_minus_1) {
   const V d = b - a;
   if constexpr (SmallWeight) return V::fma(w, d, a);
-  else return b - d * one_minus_w;
+  else return V::fma(w_minus_1, d, b);
 }
 
 }  // namespace optim_detail
@@ -110,7 +112,7 @@ void adam(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq,
   const V wd = V::broadcast(static_cast<T>(h.weight_decay));
   const V shrink = V::broadcast(static_cast<T>(1.0 - h.lr * h.weight_decay));
   const T w1 = static_cast<T>(1.0 - h.beta1);
-  const V w1v = V::broadcast(w1), one_minus_w1 = V::broadcast(T(1) - w1);
+  const V w1v = V::broadcast(w1), w1_minus_1 = V::broadcast(w1 - T(1));
   const V beta2 = V::broadcast(static_cast<T>(h.beta2));
   const V c2 = V::broadcast(static_cast<T>(1.0 - h.beta2));
   const bool has_wd = h.weight_decay != 0;
@@ -123,7 +125,7 @@ void adam(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq,
             V g = at.load(grad);
             if constexpr (decltype(decoupled)::value) p = p * shrink;
             if constexpr (decltype(coupled)::value) g = V::fma(wd, p, g);
-            const V m = lerp<decltype(small_w1)::value>(at.load(exp_avg), g, w1v, one_minus_w1);
+            const V m = lerp<decltype(small_w1)::value>(at.load(exp_avg), g, w1v, w1_minus_1);
             at.store(exp_avg, m);
             V v = V::fma(c2 * g, g, at.load(exp_avg_sq) * beta2);
             at.store(exp_avg_sq, v);
@@ -150,7 +152,7 @@ void rmsprop(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, std::i
   const V wd = V::broadcast(static_cast<T>(h.weight_decay));
   const V alpha = V::broadcast(static_cast<T>(h.alpha));
   const T w = static_cast<T>(1.0 - h.alpha);
-  const V wv = V::broadcast(w), one_minus_w = V::broadcast(T(1) - w);
+  const V wv = V::broadcast(w), w_minus_1 = V::broadcast(w - T(1));
   const V eps = V::broadcast(static_cast<T>(h.eps));
   const V mom = V::broadcast(static_cast<T>(h.momentum));
   const V neg_lr = V::broadcast(static_cast<T>(-h.lr));
@@ -166,7 +168,7 @@ void rmsprop(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, std::i
             at.store(square_avg, sq);
             V avg;
             if constexpr (decltype(centered)::value) {
-              const V ga = lerp<decltype(small_w)::value>(at.load(grad_avg), g, wv, one_minus_w);
+              const V ga = lerp<decltype(small_w)::value>(at.load(grad_avg), g, wv, w_minus_1);
               at.store(grad_avg, ga);
               avg = V::sqrt(V::fma(V::zero() - ga, ga, sq));
             } else {
