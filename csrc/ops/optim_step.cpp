@@ -28,7 +28,12 @@ double real_arg(const std::string& op, const char* name, const py::object& v) {
   if (!number)
     raise_type_error(op, std::string("argument '") + name + "' must be a real number, got " +
                              py::str(py::type::of(v).attr("__name__")).cast<std::string>());
-  return py::float_(v).cast<double>();
+  try {
+    return py::float_(v).cast<double>();
+  } catch (py::error_already_set&) {  // e.g. a numpy array of several elements
+    raise_type_error(op, std::string("argument '") + name + "' must be a real number, got " +
+                             py::str(py::repr(v)).cast<std::string>());
+  }
 }
 
 std::string num_str(double x) { return py::str(py::float_(x)).cast<std::string>(); }

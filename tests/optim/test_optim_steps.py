@@ -281,6 +281,7 @@ BAD = [
     (sgd(lr="0.1"), TypeError, ["sgd_step", "'lr'", "str"]),
     (adam(step=None), TypeError, ["adam_step", "'step'", "NoneType"]),
     (adam(beta1=True), TypeError, ["adam_step", "'beta1'", "bool"]),
+    (adam(lr=np.ones(2)), TypeError, ["adam_step", "'lr'", "real number"]),
     (sgd(g=[[0.0] * 4] * 3), TypeError, ["sgd_step", "'grad'", "list"]),
     (lambda: ops.adam_step(P.copy(), z(), None, z(), step=1), TypeError, ["adam_step", "'exp_avg'", "None"]),
     (adam(m=shared, v=shared), ValueError, ["adam_step", "'exp_avg'", "'exp_avg_sq'", "share memory"]),
