@@ -18,7 +18,7 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
-           "LSTMCache"]
+           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -384,3 +384,54 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
         raise ValueError(f"lstm_cell: argument 'x' must be 2-D (B, I), got shape {tuple(np.shape(x))}")
     _, h_new, c_new, _ = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
     return h_new, c_new
+# Optimizer steps. They update their arrays in place, so inputs are never
+# converted or copied here: a DLPack producer (a torch tensor, say) is viewed
+# without a copy and updated where it lies, and anything that would need a
+# copy (non-contiguous, read-only) is refused by the extension.
+
+def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+             weight_decay=0.0, first_step=False):
+    """One ``torch.optim.SGD`` step, in place on ``param`` (and ``momentum_buf``).
+
+    ``g = grad + weight_decay * param``; with momentum, ``buf = momentum * buf +
+    (1 - dampening) * g`` (``buf = g`` when ``first_step``, as torch starts it)
+    and ``g = g + momentum * buf`` (nesterov) or ``g = buf``; then
+    ``param -= lr * g``. ``momentum_buf`` is required when momentum > 0 and
+    ignored otherwise. All arrays: param's shape and dtype (float32/float64),
+    C-contiguous.
+    """
+    a = _cpu_only("sgd_step", param=param, grad=grad, momentum_buf=momentum_buf)
+    _core.sgd_step(a["param"], a["grad"], a["momentum_buf"], lr=lr, momentum=momentum, dampening=dampening,
+                   nesterov=bool(nesterov), weight_decay=weight_decay, first_step=bool(first_step))
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0, decoupled_weight_decay=False, amsgrad=False, max_exp_avg_sq=None):
+    """One ``torch.optim.Adam`` step (``AdamW`` with ``decoupled_weight_decay=True``), in place.
+
+    ``step`` is the step count after the increment (1 on the first step), used
+    for the bias corrections. Updates ``param``, ``exp_avg``, ``exp_avg_sq``
+    and, with ``amsgrad``, ``max_exp_avg_sq`` (start the state at zeros).
+    All arrays: param's shape and dtype (float32/float64), C-contiguous.
+    """
+    a = _cpu_only("adam_step", param=param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                  max_exp_avg_sq=max_exp_avg_sq)
+    _core.adam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], step=step, lr=lr, beta1=beta1,
+                    beta2=beta2, eps=eps, weight_decay=weight_decay,
+                    decoupled_weight_decay=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
+                    max_exp_avg_sq=a["max_exp_avg_sq"])
+
+
+def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 momentum_buf=None, centered=False, grad_avg=None):
+    """One ``torch.optim.RMSprop`` step, in place.
+
+    Updates ``param``, ``square_avg`` and, when used, ``grad_avg`` (centered)
+    and ``momentum_buf`` (momentum > 0); start the state at zeros, as torch
+    does. All arrays: param's shape and dtype (float32/float64), C-contiguous.
+    """
+    a = _cpu_only("rmsprop_step", param=param, grad=grad, square_avg=square_avg, momentum_buf=momentum_buf,
+                  grad_avg=grad_avg)
+    _core.rmsprop_step(a["param"], a["grad"], a["square_avg"], lr=lr, alpha=alpha, eps=eps,
+                       weight_decay=weight_decay, momentum=momentum, momentum_buf=a["momentum_buf"],
+                       centered=bool(centered), grad_avg=a["grad_avg"])

@@ -6,6 +6,7 @@
 #include "ops/conv2d.h"
 #include "ops/lstm.h"
 #include "ops/matmul.h"
+#include "ops/optim_step.h"
 #include "ops/pool2d.h"
 #include "ops/rowwise_ops.h"
 
@@ -51,6 +52,19 @@ void bind_ops(py::module_& m) {
         py::arg("padding") = 0, "Average pooling, padding counted in the divisor (PyTorch's default)");
   m.def("avg_pool2d_backward", &ops::avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0);
+  m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
+        py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
+        py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,
+        "One torch.optim.SGD step in place (param, momentum_buf)");
+  m.def("adam_step", &ops::adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
+        py::kw_only(), py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
+        py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decoupled_weight_decay") = false,
+        py::arg("amsgrad") = false, py::arg("max_exp_avg_sq") = py::none(),
+        "One torch.optim.Adam (or AdamW, decoupled_weight_decay=True) step in place");
+  m.def("rmsprop_step", &ops::rmsprop_step, py::arg("param"), py::arg("grad"), py::arg("square_avg"), py::kw_only(),
+        py::arg("lr") = 1e-2, py::arg("alpha") = 0.99, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
+        py::arg("momentum") = 0.0, py::arg("momentum_buf") = py::none(), py::arg("centered") = false,
+        py::arg("grad_avg") = py::none(), "One torch.optim.RMSprop step in place");
 }
 
 }  // namespace pyfastnn

@@ -154,4 +154,56 @@ def lstm_cases(torch=None, dtype=np.float32):
     return cases
 
 
-ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases}
+
+OPTIM_N = 10_000_000
+
+
+def optim_cases(torch=None, dtype=np.float32):
+    """One optimizer step on a large flat parameter: pure memory traffic, so
+    GB/s is compared with the memcpy bandwidth. torch runs its default CPU
+    path (one tensor at a time) on tensors of its own, sharing only the
+    read-only gradient."""
+    rng = np.random.default_rng(0)
+    n = OPTIM_N
+    nbytes = n * np.dtype(dtype).itemsize
+    label = f"{n // 1_000_000}M {np.dtype(dtype).name}"
+    grad = rng.standard_normal(n, dtype=dtype)
+
+    def param():
+        return rng.standard_normal(n, dtype=dtype)
+
+    def torch_step(make_opt):
+        tp = torch.from_numpy(param()).requires_grad_()
+        tp.grad = torch.from_numpy(grad)
+        opt = make_opt(tp)
+        return opt.step
+
+    cases = []
+    # SGD with momentum: reads param, grad, buffer; writes param, buffer.
+    p, buf = param(), np.zeros(n, dtype)
+    ops.sgd_step(p, grad, buf, lr=1e-3, momentum=0.9, first_step=True)
+    impls = {"pyfastnn": lambda p=p, buf=buf: ops.sgd_step(p, grad, buf, lr=1e-3, momentum=0.9)}
+    if torch is not None:
+        impls["torch"] = torch_step(lambda tp: torch.optim.SGD([tp], lr=1e-3, momentum=0.9))
+    cases.append(Case("sgd momentum", label, bytes=5 * nbytes, impls=impls))
+    # Adam: reads param, grad, exp_avg, exp_avg_sq; writes param, exp_avg, exp_avg_sq.
+    p, m, v = param(), np.zeros(n, dtype), np.zeros(n, dtype)
+    steps = [0]
+
+    def adam(p=p, m=m, v=v):
+        steps[0] += 1
+        ops.adam_step(p, grad, m, v, step=steps[0], lr=1e-3)
+    impls = {"pyfastnn": adam}
+    if torch is not None:
+        impls["torch"] = torch_step(lambda tp: torch.optim.Adam([tp], lr=1e-3))
+    cases.append(Case("adam", label, bytes=7 * nbytes, impls=impls))
+    # RMSprop: reads param, grad, square_avg; writes param, square_avg.
+    p, sq = param(), np.zeros(n, dtype)
+    impls = {"pyfastnn": lambda p=p, sq=sq: ops.rmsprop_step(p, grad, sq, lr=1e-3)}
+    if torch is not None:
+        impls["torch"] = torch_step(lambda tp: torch.optim.RMSprop([tp], lr=1e-3))
+    cases.append(Case("rmsprop", label, bytes=5 * nbytes, impls=impls))
+    return cases
+
+
+ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases}

@@ -12,6 +12,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -47,6 +48,7 @@ struct Vec<float> {
   static Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
   static Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
+  static Vec sqrt(Vec a) { return {_mm512_sqrt_ps(a.v)}; }
   static Vec round(Vec a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   static Vec select_lt(Vec a, Vec b, Vec t, Vec f) {
     return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), f.v, t.v)};
@@ -80,6 +82,7 @@ struct Vec<double> {
   static Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm512_min_pd(a.v, b.v)}; }
   static Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }
+  static Vec sqrt(Vec a) { return {_mm512_sqrt_pd(a.v)}; }
   static Vec round(Vec a) { return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   static Vec select_lt(Vec a, Vec b, Vec t, Vec f) {
     return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ), f.v, t.v)};
@@ -120,6 +123,7 @@ struct Vec<float> {
   static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm256_min_ps(a.v, b.v)}; }
   static Vec abs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+  static Vec sqrt(Vec a) { return {_mm256_sqrt_ps(a.v)}; }
   static Vec round(Vec a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   static Vec select_lt(Vec a, Vec b, Vec t, Vec f) {
     return {_mm256_blendv_ps(f.v, t.v, _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ))};
@@ -148,6 +152,7 @@ struct Vec<double> {
   static Vec max(Vec a, Vec b) { return {_mm256_max_pd(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm256_min_pd(a.v, b.v)}; }
   static Vec abs(Vec a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
+  static Vec sqrt(Vec a) { return {_mm256_sqrt_pd(a.v)}; }
   static Vec round(Vec a) { return {_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   static Vec select_lt(Vec a, Vec b, Vec t, Vec f) {
     return {_mm256_blendv_pd(f.v, t.v, _mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ))};
@@ -179,6 +184,7 @@ struct Vec {
   static Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
   static Vec min(Vec a, Vec b) { return {a.v < b.v ? a.v : b.v}; }
   static Vec abs(Vec a) { return {a.v < T(0) ? -a.v : a.v}; }
+  static Vec sqrt(Vec a) { return {std::sqrt(a.v)}; }
   static Vec round(Vec a) {
     // Round-half-even through the 1.5*2^p trick; |a| is far below 2^p here.
     const T magic = sizeof(T) == 4 ? T(12582912.0f) : T(6755399441055744.0);
