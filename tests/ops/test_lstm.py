@@ -96,3 +96,24 @@ def test_bad_grad_shape():
     out = ops.lstm(X, H0, H0, WIH, WHH)
     assert_raises_naming(lambda: ops.lstm_backward(np.ones((2, 3, 4), np.float32), None, None, out[3]), ValueError,
                          ["lstm_backward", "'grad_y'", "(2, 3, 5)"])
+
+
+def test_identical_for_any_thread_count():
+    import pyfastnn
+
+    rng = np.random.default_rng()
+    T, B, I, H = 6, 4, 8, 72
+    args = [rng.standard_normal(s).astype(np.float32) for s in ((T, B, I), (B, H), (B, H), (4 * H, I), (4 * H, H))]
+    gy = rng.standard_normal((T, B, H)).astype(np.float32)
+    before = pyfastnn.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            pyfastnn.set_num_threads(n)
+            y, hT, cT, cache = ops.lstm(*args)
+            results.append((y, cT) + ops.lstm_backward(gy, None, None, cache)[:5])
+    finally:
+        pyfastnn.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(other, results[0]):
+            np.testing.assert_array_equal(a, b)
