@@ -18,7 +18,7 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
-           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step"]
+           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -435,3 +435,44 @@ def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weig
     _core.rmsprop_step(a["param"], a["grad"], a["square_avg"], lr=lr, alpha=alpha, eps=eps,
                        weight_decay=weight_decay, momentum=momentum, momentum_buf=a["momentum_buf"],
                        centered=bool(centered), grad_avg=a["grad_avg"])
+
+
+# ----------------------------------------------------------------- attention
+def _attention_args(op, q, k, v, mask, scale):
+    a = _cpu_only(op, q=q, k=k, v=v, mask=mask)
+    q, k, v, mask = a["q"], a["k"], a["v"], a["mask"]
+    if np.ndim(q) != 4 or np.ndim(k) != 4:
+        raise ValueError(f"{op}: arguments 'q' and 'k' must be 4-D (B, H, N, D), got shapes "
+                         f"{tuple(np.shape(q))} and {tuple(np.shape(k))}")
+    if scale is None:
+        scale = 1.0 / float(np.sqrt(np.shape(q)[-1])) if np.shape(q)[-1] else 1.0
+    if mask is not None:
+        target = tuple(np.shape(q)[:3]) + (np.shape(k)[2],)
+        try:
+            mask = np.broadcast_to(mask, target)
+        except ValueError:
+            raise ValueError(f"{op}: argument 'mask' of shape {tuple(np.shape(mask))} does not broadcast to "
+                             f"(B, H, Nq, Nk) = {target}") from None
+    return q, k, v, mask, float(scale)
+
+
+def attention(q, k, v, *, causal=False, mask=None, scale=None):
+    """Scaled dot-product attention, softmax(q k^T * scale + mask) v, computed
+    FlashAttention's way (no Nq x Nk matrix is stored).
+
+    q (B, H, Nq, D), k and v (B, H, Nk, D); mask broadcastable to
+    (B, H, Nq, Nk): bool (True = keep) or additive float; causal: query i sees
+    keys j <= i (PyTorch's is_causal); scale defaults to 1/sqrt(D).
+    Returns ``(out, lse)``; a query whose keys are all masked gets out = 0 and
+    lse = -inf (PyTorch's math path gives NaN there).
+    """
+    q, k, v, mask, scale = _attention_args("attention", q, k, v, mask, scale)
+    return _core.attention(q, k, v, bool(causal), mask, scale)
+
+
+def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, scale=None):
+    """Gradients of ``attention``: ``(grad_q, grad_k, grad_v)``, recomputing the
+    probabilities from the saved log-sum-exp."""
+    a = _cpu_only("attention_backward", grad_out=grad_out, out=out, lse=lse)
+    q, k, v, mask, scale = _attention_args("attention_backward", q, k, v, mask, scale)
+    return _core.attention_backward(a["grad_out"], q, k, v, a["out"], a["lse"], bool(causal), mask, scale)

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "ops/activation.h"
+#include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
 #include "ops/lstm.h"
@@ -40,6 +41,10 @@ void bind_ops(py::module_& m) {
         py::arg("label_smoothing"));
   m.def("cross_entropy_backward", &ops::cross_entropy_backward, py::arg("logits"), py::arg("target"),
         py::arg("grad"), py::arg("ignore_index"), py::arg("label_smoothing"));
+  m.def("attention", &ops::attention, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal"), py::arg("mask"),
+        py::arg("scale"));
+  m.def("attention_backward", &ops::attention_backward, py::arg("grad_out"), py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("out"), py::arg("lse"), py::arg("causal"), py::arg("mask"), py::arg("scale"));
   m.def("lstm", &ops::lstm, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("b_ih"), py::arg("b_hh"));
   m.def("lstm_backward", &ops::lstm_backward, py::arg("grad_y"), py::arg("grad_hT"), py::arg("grad_cT"), py::arg("x"),

@@ -26,6 +26,13 @@ struct RowwiseKernels {
   // (softmax(x) - (1-s) * onehot(t) - s / n). Returns the sum of the losses.
   double (*cross_entropy)(const T* logits, const std::int64_t* target, std::int64_t rows, std::int64_t n,
                           std::int64_t ignore, double smoothing, T* grad, double scale);
+  // Online-softmax step of attention over a tile S (rows x n, row stride ld):
+  // m_new = max(m, max S_r); S_r <- exp(S_r - m_new); l = l * alpha + sum S_r
+  // with alpha = exp(m - m_new) written to alpha[r]; m <- m_new. Rows still
+  // at -inf (all masked so far) keep S_r = 0, alpha = 1.
+  void (*online_softmax)(T* S, std::int64_t ld, std::int64_t rows, std::int64_t n, T* m, T* l, T* alpha);
+  // S_r <- exp(S_r - lse_r) (0 where lse_r is -inf): attention's P from its saved log-sum-exp.
+  void (*exp_minus)(T* S, std::int64_t ld, std::int64_t rows, std::int64_t n, const T* lse);
 };
 
 template <class T>

@@ -2,6 +2,7 @@
 // Every row is independent; reductions use a few vector accumulators in a
 // fixed order, so results do not depend on the thread count.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -229,9 +230,48 @@ double cross_entropy(const T* logits, const std::int64_t* target, std::int64_t r
 }
 
 template <class T>
+void online_softmax(T* S, std::int64_t ld, std::int64_t rows, std::int64_t n, T* m, T* l, T* alpha) {
+  using V = Vec<T>;
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    T* sr = S + r * ld;
+    const T m_new = std::max(m[r], row_max(sr, n));
+    if (m_new == neg_inf) {  // every key so far masked out
+      for (std::int64_t j = 0; j < n; ++j) sr[j] = T(0);
+      alpha[r] = T(1);
+      continue;
+    }
+    const V mv = V::broadcast(m_new);
+    V acc = V::zero();
+    for_vectors<T>(n, [&](std::int64_t i, int lanes) {
+      const V e = keep_lanes(exp_v(load_n(sr + i, lanes) - mv), lanes);
+      store_n(e, sr + i, lanes);
+      acc = acc + e;
+    });
+    alpha[r] = m[r] == neg_inf ? T(0) : static_cast<T>(std::exp(static_cast<double>(m[r] - m_new)));
+    l[r] = l[r] * alpha[r] + hsum(acc);
+    m[r] = m_new;
+  }
+}
+
+template <class T>
+void exp_minus(T* S, std::int64_t ld, std::int64_t rows, std::int64_t n, const T* lse) {
+  using V = Vec<T>;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    T* sr = S + r * ld;
+    if (lse[r] == -std::numeric_limits<T>::infinity()) {
+      for (std::int64_t j = 0; j < n; ++j) sr[j] = T(0);
+      continue;
+    }
+    const V lv = V::broadcast(lse[r]);
+    for_vectors<T>(n, [&](std::int64_t i, int lanes) { store_n(exp_v(load_n(sr + i, lanes) - lv), sr + i, lanes); });
+  }
+}
+
+template <class T>
 RowwiseKernels<T> make_rowwise_kernels() {
   return RowwiseKernels<T>{&softmax<T>, &softmax_backward<T>, &layer_norm<T>, &layer_norm_backward<T>,
-                           &cross_entropy<T>};
+                           &cross_entropy<T>, &online_softmax<T>, &exp_minus<T>};
 }
 
 }  // namespace PFN_ISA_NS
