@@ -206,4 +206,43 @@ def optim_cases(torch=None, dtype=np.float32):
     return cases
 
 
-ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases}
+ATTENTION_SHAPES = [(8, 8, 512, 64, False), (4, 8, 1024, 64, True), (1, 8, 4096, 64, True)]  # (B, H, N, D, causal)
+
+
+def attention_cases(torch=None, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    cases = []
+    for B, H, N, D, causal in ATTENTION_SHAPES:
+        q, k, v, g = (rng.standard_normal((B, H, N, D)).astype(dtype) for _ in range(4))
+        flops = 4.0 * B * H * N * N * D * (0.5 if causal else 1.0)  # the two products of the forward pass
+        label = f"B{B} H{H} N{N} D{D}" + (" causal" if causal else "")
+
+        def fwd(q=q, k=k, v=v, causal=causal):
+            return ops.attention(q, k, v, causal=causal)
+
+        def both(q=q, k=k, v=v, g=g, causal=causal):
+            out, lse = ops.attention(q, k, v, causal=causal)
+            return ops.attention_backward(g, q, k, v, out, lse, causal=causal)
+
+        impls_f, impls_b = {"pyfastnn": fwd}, {"pyfastnn": both}
+        if torch is not None:
+            tq, tk, tv, tg = (torch.from_numpy(a) for a in (q, k, v, g))
+            sdpa = torch.nn.functional.scaled_dot_product_attention
+
+            def torch_fwd(tq=tq, tk=tk, tv=tv, causal=causal):
+                with torch.no_grad():
+                    return sdpa(tq, tk, tv, is_causal=causal)
+
+            def torch_both(tq=tq, tk=tk, tv=tv, tg=tg, causal=causal):
+                qr, kr, vr = (t.detach().requires_grad_() for t in (tq, tk, tv))
+                sdpa(qr, kr, vr, is_causal=causal).backward(tg)
+                return qr.grad
+
+            impls_f["torch"], impls_b["torch"] = torch_fwd, torch_both
+        cases.append(Case("attention fwd", label, flops=flops, impls=impls_f))
+        cases.append(Case("attention fwd+bwd", label, flops=3.5 * flops, impls=impls_b))
+    return cases
+
+
+ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
+       "attention": attention_cases}
