@@ -11,6 +11,7 @@ F = torch.nn.functional
 CASES = [  # (B, H, Nq, Nk, D, causal)
     (1, 1, 1, 1, 1, False), (2, 3, 70, 130, 16, False), (1, 2, 129, 129, 33, True), (2, 2, 5, 7, 8, False),
     (1, 1, 65, 64, 7, True), (1, 2, 64, 200, 64, False), (3, 1, 17, 1, 5, False),
+    (1, 1, 9, 100, 400, True),  # D beyond one k block: K^T is not reused from the packed copy
 ]
 
 

@@ -18,7 +18,9 @@ namespace cpu {
 
 namespace {
 
-constexpr std::int64_t kBr = 64, kBc = 64;
+// kBc is a multiple of every kernel set's nr (48, 16, 4; 24, 8 for double),
+// so a key tile is a whole number of slivers of the once-packed K^T.
+constexpr std::int64_t kBr = 64, kBc = 96;
 
 template <class T>
 GemmB<T> bmat(const T* data, std::ptrdiff_t rs, std::ptrdiff_t cs) {
@@ -64,41 +66,63 @@ template <class T>
 void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, const AttentionMask& mask, T* out,
                        T* lse) {
   const auto& rk = rowwise_kernels<T>(active_isa());
-  const std::int64_t qblocks = (s.Nq + kBr - 1) / kBr, tasks = s.B * s.H * qblocks;
-  parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+  // One (batch, head) per task: its K^T and V tiles are packed once and
+  // reused by every query block.
+  parallel_for(s.B * s.H, 1, [&](std::int64_t t0, std::int64_t t1) {
     std::vector<T> S(kBr * kBc), acc(static_cast<std::size_t>(kBr * s.D)), m(kBr), l(kBr), alpha(kBr);
-    for (std::int64_t task = t0; task < t1; ++task) {
-      const std::int64_t bh = task / qblocks, i0 = (task % qblocks) * kBr, br = std::min(kBr, s.Nq - i0);
+    for (std::int64_t bh = t0; bh < t1; ++bh) {
       const std::int64_t b = bh / s.H, h = bh % s.H;
-      const T* qb = q + (bh * s.Nq + i0) * s.D;
       const T* kh = k + bh * s.Nk * s.D;
       const T* vh = v + bh * s.Nk * s.D;
-      std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
-      std::fill(l.begin(), l.end(), T(0));
-      std::fill(acc.begin(), acc.end(), T(0));
-      const std::int64_t jend = key_end(s, i0 + br - 1);
-      for (std::int64_t j0 = 0; j0 < jend; j0 += kBc) {
-        const std::int64_t bc = std::min(kBc, jend - j0);
-        // S = q_blk . k_blk^T
-        gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, s.D, 1}, bmat(kh + j0 * s.D, 1, s.D), S.data(), kBc,
-                   GemmEpilogue<T>{}, 1);
-        scale_and_mask(s, mask, b, h, i0, br, j0, bc, S.data(), kBc);
-        rk.online_softmax(S.data(), kBc, br, bc, m.data(), l.data(), alpha.data());
-        for (std::int64_t r = 0; r < br; ++r)
-          if (alpha[r] != T(1))
-            for (std::int64_t d = 0; d < s.D; ++d) acc[r * s.D + d] *= alpha[r];
-        GemmEpilogue<T> accumulate;
-        accumulate.accumulate = true;  // acc += P . v_blk
-        gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, bmat(vh + j0 * s.D, s.D, 1), acc.data(), s.D,
-                   accumulate, 1);
-      }
-      T* ob = out + (bh * s.Nq + i0) * s.D;
-      T* lb = lse + bh * s.Nq + i0;
-      for (std::int64_t r = 0; r < br; ++r) {
-        const bool empty = l[r] == T(0);
-        const T inv = empty ? T(0) : T(1) / l[r];
-        for (std::int64_t d = 0; d < s.D; ++d) ob[r * s.D + d] = acc[r * s.D + d] * inv;
-        lb[r] = empty ? -std::numeric_limits<T>::infinity() : m[r] + static_cast<T>(std::log(static_cast<double>(l[r])));
+      const PrepackedB<T> kt = gemm_prepack_b<T>(s.D, s.Nk, StridedMatrix{kh, 1, s.D});  // K^T (D x Nk)
+      std::vector<PrepackedB<T>> vtiles;
+      for (std::int64_t j0 = 0; j0 < s.Nk; j0 += kBc)
+        vtiles.push_back(gemm_prepack_b<T>(std::min(kBc, s.Nk - j0), s.D, StridedMatrix{vh + j0 * s.D, s.D, 1}));
+      const bool kt_tiles_ok = s.D <= kt.kc;  // one k block: a key tile is a slice of kt's slivers
+      for (std::int64_t i0 = 0; i0 < s.Nq; i0 += kBr) {
+        const std::int64_t br = std::min(kBr, s.Nq - i0);
+        const T* qb = q + (bh * s.Nq + i0) * s.D;
+        std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
+        std::fill(l.begin(), l.end(), T(0));
+        std::fill(acc.begin(), acc.end(), T(0));
+        const std::int64_t jend = key_end(s, i0 + br - 1);
+        for (std::int64_t j0 = 0; j0 < jend; j0 += kBc) {
+          const std::int64_t bc = std::min(kBc, jend - j0);
+          // S = q_blk . k_blk^T
+          if (kt_tiles_ok) {
+            GemmB<T> kb;  // columns j0 .. j0+bc of the packed K^T, read in place
+            kb.prepacked = &kt;
+            kb.prepacked_col0 = j0;
+            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, s.D, 1}, kb, S.data(), kBc, GemmEpilogue<T>{}, 1);
+          } else {
+            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, s.D, 1}, bmat(kh + j0 * s.D, 1, s.D), S.data(), kBc,
+                       GemmEpilogue<T>{}, 1);
+          }
+          scale_and_mask(s, mask, b, h, i0, br, j0, bc, S.data(), kBc);
+          rk.online_softmax(S.data(), kBc, br, bc, m.data(), l.data(), alpha.data());
+          for (std::int64_t r = 0; r < br; ++r)
+            if (alpha[r] != T(1))
+              for (std::int64_t d = 0; d < s.D; ++d) acc[r * s.D + d] *= alpha[r];
+          GemmB<T> vb;
+          vb.prepacked = &vtiles[static_cast<std::size_t>(j0 / kBc)];
+          GemmEpilogue<T> accumulate;
+          accumulate.accumulate = true;  // acc += P . v_blk
+          if (bc == vb.prepacked->K) {
+            gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, vb, acc.data(), s.D, accumulate, 1);
+          } else {  // causal cut inside the last tile: fewer keys than the packed tile
+            gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, bmat(vh + j0 * s.D, s.D, 1), acc.data(), s.D,
+                       accumulate, 1);
+          }
+        }
+        T* ob = out + (bh * s.Nq + i0) * s.D;
+        T* lb = lse + bh * s.Nq + i0;
+        for (std::int64_t r = 0; r < br; ++r) {
+          const bool empty = l[r] == T(0);
+          const T inv = empty ? T(0) : T(1) / l[r];
+          for (std::int64_t d = 0; d < s.D; ++d) ob[r * s.D + d] = acc[r * s.D + d] * inv;
+          lb[r] = empty ? -std::numeric_limits<T>::infinity()
+                        : m[r] + static_cast<T>(std::log(static_cast<double>(l[r])));
+        }
       }
     }
   });

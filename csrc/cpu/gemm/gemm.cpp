@@ -120,7 +120,7 @@ void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBloc
           const std::int64_t ncur = std::min<std::int64_t>(bl.nb, n_end - n0);
           const T* b_block = bp;
           if (p.b.prepacked) {
-            b_block = p.b.prepacked->data.data() + k0 * p.b.prepacked->n_padded + n0 * kc;
+            b_block = p.b.prepacked->data.data() + k0 * p.b.prepacked->n_padded + (p.b.prepacked_col0 + n0) * kc;
           } else if (p.b.pack) {
             p.b.pack(p.b.ctx, kc, ncur, k0, n0, nr, bp);
           } else {

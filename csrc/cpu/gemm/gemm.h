@@ -82,6 +82,7 @@ struct GemmB {
   void (*pack)(const void* ctx, int kc, std::int64_t nc, std::int64_t k0, std::int64_t n0, int nr, T* bp) = nullptr;
   const void* ctx = nullptr;
   const PrepackedB<T>* prepacked = nullptr;  // used as is when set (no packing per product)
+  std::int64_t prepacked_col0 = 0;           // first column of `prepacked` used (a multiple of its nr)
 };
 
 // Packs B (K x N, any strides) for the active ISA level and blocking.
