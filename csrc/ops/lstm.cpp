@@ -31,6 +31,28 @@ py::array float_arg(const std::string& op, const char* name, const py::object& o
   return a;
 }
 
+// x (T, B, I), w_ih (4H, I), w_hh (4H, H): checked, with the shape they define.
+struct Core {
+  py::array x, w_ih, w_hh;
+  DType dt;
+  cpu::LstmShape s;
+};
+
+Core check_core(const std::string& op, const py::object& x_obj, const py::object& wih_obj, const py::object& whh_obj) {
+  Core c;
+  c.x = require_array(op, "x", x_obj);
+  c.dt = require_float(op, "x", c.x);
+  if (c.x.ndim() != 3) raise_value_error(op, "argument 'x' must be 3-D (T, B, I), got shape " + shape_str(c.x));
+  c.w_ih = float_arg(op, "w_ih", wih_obj, c.dt, c.x);
+  c.w_hh = float_arg(op, "w_hh", whh_obj, c.dt, c.x);
+  if (c.w_ih.ndim() != 2 || c.w_ih.shape(0) % 4 != 0)
+    raise_value_error(op, "argument 'w_ih' must be 2-D (4*H, I), got shape " + shape_str(c.w_ih));
+  c.s = cpu::LstmShape{c.x.shape(0), c.x.shape(1), c.x.shape(2), c.w_ih.shape(0) / 4};
+  require_shape(op, "w_ih", c.w_ih, {4 * c.s.H, c.s.I});
+  require_shape(op, "w_hh", c.w_hh, {4 * c.s.H, c.s.H});
+  return c;
+}
+
 py::array new_array(const py::array& like, const std::vector<std::int64_t>& shape) {
   return py::array(like.dtype(), std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
@@ -40,15 +62,10 @@ py::array new_array(const py::array& like, const std::vector<std::int64_t>& shap
 py::tuple lstm(const py::object& x_obj, const py::object& h0_obj, const py::object& c0_obj, const py::object& wih_obj,
                const py::object& whh_obj, const py::object& bih_obj, const py::object& bhh_obj) {
   const std::string op = "lstm";
-  py::array x = require_array(op, "x", x_obj);
-  const DType dt = require_float(op, "x", x);
-  if (x.ndim() != 3) raise_value_error(op, "argument 'x' must be 3-D (T, B, I), got shape " + shape_str(x));
-  py::array w_ih = float_arg(op, "w_ih", wih_obj, dt, x), w_hh = float_arg(op, "w_hh", whh_obj, dt, x);
-  if (w_ih.ndim() != 2 || w_ih.shape(0) % 4 != 0)
-    raise_value_error(op, "argument 'w_ih' must be 2-D (4*H, I), got shape " + shape_str(w_ih));
-  cpu::LstmShape s{x.shape(0), x.shape(1), x.shape(2), w_ih.shape(0) / 4};
-  require_shape(op, "w_ih", w_ih, {4 * s.H, s.I});
-  require_shape(op, "w_hh", w_hh, {4 * s.H, s.H});
+  Core core = check_core(op, x_obj, wih_obj, whh_obj);
+  py::array &x = core.x, &w_ih = core.w_ih, &w_hh = core.w_hh;
+  const DType dt = core.dt;
+  const cpu::LstmShape s = core.s;
   py::array h0 = float_arg(op, "h0", h0_obj, dt, x), c0 = float_arg(op, "c0", c0_obj, dt, x);
   require_shape(op, "h0", h0, {s.B, s.H});
   require_shape(op, "c0", c0, {s.B, s.H});
@@ -92,15 +109,10 @@ py::tuple lstm_backward(const py::object& gy_obj, const py::object& ghT_obj, con
                         const py::object& x_obj, const py::object& hs_obj, const py::object& cs_obj,
                         const py::object& gates_obj, const py::object& wih_obj, const py::object& whh_obj) {
   const std::string op = "lstm_backward";
-  py::array x = require_array(op, "x", x_obj);
-  const DType dt = require_float(op, "x", x);
-  if (x.ndim() != 3) raise_value_error(op, "argument 'x' must be 3-D (T, B, I), got shape " + shape_str(x));
-  py::array w_ih = float_arg(op, "w_ih", wih_obj, dt, x), w_hh = float_arg(op, "w_hh", whh_obj, dt, x);
-  if (w_ih.ndim() != 2 || w_ih.shape(0) % 4 != 0)
-    raise_value_error(op, "argument 'w_ih' must be 2-D (4*H, I), got shape " + shape_str(w_ih));
-  cpu::LstmShape s{x.shape(0), x.shape(1), x.shape(2), w_ih.shape(0) / 4};
-  require_shape(op, "w_ih", w_ih, {4 * s.H, s.I});
-  require_shape(op, "w_hh", w_hh, {4 * s.H, s.H});
+  Core core = check_core(op, x_obj, wih_obj, whh_obj);
+  py::array &x = core.x, &w_ih = core.w_ih, &w_hh = core.w_hh;
+  const DType dt = core.dt;
+  const cpu::LstmShape s = core.s;
   py::array hs = float_arg(op, "hs", hs_obj, dt, x), cs = float_arg(op, "cs", cs_obj, dt, x);
   py::array gates = float_arg(op, "gates", gates_obj, dt, x);
   require_shape(op, "hs", hs, {s.T + 1, s.B, s.H});
