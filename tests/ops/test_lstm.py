@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 # The last two make the prepacked recurrent weight span several k blocks
 # (4H > 384 in backward, H > 384 in forward).
-SHAPES = [(1, 1, 1, 1), (5, 3, 4, 6), (7, 1, 3, 17), (2, 9, 33, 5), (13, 4, 16, 24), (3, 2, 5, 130), (2, 2, 3, 400)]
+SHAPES = [(1, 1, 1, 1), (5, 3, 4, 6), (7, 1, 3, 17), (2, 9, 33, 5), (13, 4, 16, 24), (3, 2, 5, 130), (2, 2, 3, 400),
+          (3, 21, 7, 128)]  # the last splits the batch rows over threads
 
 
 def run(shape, dtype, bias=True, seed=0):
@@ -102,7 +103,7 @@ def test_identical_for_any_thread_count():
     import pyfastnn
 
     rng = np.random.default_rng()
-    T, B, I, H = 6, 4, 8, 72
+    T, B, I, H = 6, 27, 8, 128  # enough rows per thread for the batch split
     args = [rng.standard_normal(s).astype(np.float32) for s in ((T, B, I), (B, H), (B, H), (4 * H, I), (4 * H, H))]
     gy = rng.standard_normal((T, B, H)).astype(np.float32)
     before = pyfastnn.get_num_threads()

@@ -19,7 +19,13 @@ const IsaTable<LstmKernels>& table() {
   static const IsaTable<LstmKernels> t(&lstm_kernels_scalar, &lstm_kernels_avx2, &lstm_kernels_avx512);
   return t;
 }
-constexpr std::int64_t kRowGrain = 16;
+
+// Batch rows per thread in the time loops: enough that a step's GEMM is worth
+// a thread (small batches run on one).
+std::int64_t rows_per_thread(const LstmShape& s) {
+  const std::int64_t by_work = (1 << 20) / std::max<std::int64_t>(1, 8 * s.H * s.H);
+  return std::max<std::int64_t>(8, by_work);
+}
 
 template <class T>
 GemmB<T> matrix(const T* data, std::ptrdiff_t rs, std::ptrdiff_t cs) {
@@ -47,18 +53,20 @@ void lstm_forward(const LstmShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const PrepackedB<T> whh_t = gemm_prepack_b<T>(s.H, G, StridedMatrix{w_hh, 1, s.H});
   GemmB<T> whh_b;
   whh_b.prepacked = &whh_t;
-  for (std::int64_t t = 0; t < s.T; ++t) {
-    T* gt = gates + t * s.B * G;
+  // Batch rows never interact: row r of h_t needs only row r of h_{t-1}. So
+  // each thread runs the whole sequence for its rows, with no synchronisation
+  // per step.
+  parallel_for(s.B, rows_per_thread(s), [&](std::int64_t r0, std::int64_t r1) {
+    const std::int64_t rows = r1 - r0;
     GemmEpilogue<T> acc;
     acc.accumulate = true;  // gates[t] += h_{t-1} . w_hh^T
-    gemm_ex<T>(s.B, G, s.H, StridedMatrix{hs + t * BH, s.H, 1}, whh_b, gt, G, acc, 0);
-    const T* c_prev = cs + t * BH;
-    T* c = cs + (t + 1) * BH;
-    T* h = hs + (t + 1) * BH;
-    parallel_for(s.B, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
-      k.cell_forward(gt + r0 * G, c_prev + r0 * s.H, c + r0 * s.H, h + r0 * s.H, r1 - r0, s.H);
-    });
-  }
+    for (std::int64_t t = 0; t < s.T; ++t) {
+      T* gt = gates + (t * s.B + r0) * G;
+      gemm_ex<T>(rows, G, s.H, StridedMatrix{hs + t * BH + r0 * s.H, s.H, 1}, whh_b, gt, G, acc, 1);
+      const std::int64_t st0 = t * BH + r0 * s.H, st1 = (t + 1) * BH + r0 * s.H;
+      k.cell_forward(gt, cs + st0, cs + st1, hs + st1, rows, s.H);
+    }
+  });
 }
 
 template <class T>
@@ -67,26 +75,28 @@ void lstm_backward(const LstmShape& s, const T* grad_y, T* dh, T* dc, const T* x
   const std::int64_t G = 4 * s.H, BH = s.B * s.H;
   const auto& k = lstm_kernels<T>(active_isa());
   std::vector<T> dG(static_cast<std::size_t>(s.T * s.B * G));
-  std::vector<T> dh_step(static_cast<std::size_t>(BH));
   const PrepackedB<T> whh = gemm_prepack_b<T>(G, s.H, StridedMatrix{w_hh, s.H, 1});  // B of every step
   GemmB<T> whh_b;
   whh_b.prepacked = &whh;
-  for (std::int64_t t = s.T - 1; t >= 0; --t) {
-    // dh for step t: the carried recurrent part plus grad_y[t].
-    std::memcpy(dh_step.data(), dh, sizeof(T) * static_cast<std::size_t>(BH));
-    if (grad_y)
-      for (std::int64_t i = 0; i < BH; ++i) dh_step[static_cast<std::size_t>(i)] += grad_y[t * BH + i];
-    T* dGt = dG.data() + t * s.B * G;
-    const T* gt = gates + t * s.B * G;
-    const T* c_prev = cs + t * BH;
-    const T* c = cs + (t + 1) * BH;
-    parallel_for(s.B, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
-      k.cell_backward(dh_step.data() + r0 * s.H, dc + r0 * s.H, gt + r0 * G, c_prev + r0 * s.H, c + r0 * s.H,
-                      dGt + r0 * G, r1 - r0, s.H);
-    });
-    // dh_{t-1} = dG[t] . w_hh  (B x 4H) . (4H x H)
-    gemm_ex<T>(s.B, s.H, G, StridedMatrix{dGt, G, 1}, whh_b, dh, s.H, GemmEpilogue<T>{}, 0);
-  }
+  // As in the forward pass, batch rows are independent through time.
+  parallel_for(s.B, rows_per_thread(s), [&](std::int64_t r0, std::int64_t r1) {
+    const std::int64_t rows = r1 - r0;
+    std::vector<T> dh_step(static_cast<std::size_t>(rows * s.H));
+    for (std::int64_t t = s.T - 1; t >= 0; --t) {
+      // dh for step t: the carried recurrent part plus grad_y[t].
+      T* dh_rows = dh + r0 * s.H;
+      std::memcpy(dh_step.data(), dh_rows, sizeof(T) * static_cast<std::size_t>(rows * s.H));
+      if (grad_y) {
+        const T* gy = grad_y + t * BH + r0 * s.H;
+        for (std::int64_t i = 0; i < rows * s.H; ++i) dh_step[static_cast<std::size_t>(i)] += gy[i];
+      }
+      T* dGt = dG.data() + (t * s.B + r0) * G;
+      const std::int64_t st0 = t * BH + r0 * s.H, st1 = (t + 1) * BH + r0 * s.H;
+      k.cell_backward(dh_step.data(), dc + r0 * s.H, gates + (t * s.B + r0) * G, cs + st0, cs + st1, dGt, rows, s.H);
+      // dh_{t-1} = dG[t] . w_hh  (rows x 4H) . (4H x H)
+      gemm_ex<T>(rows, s.H, G, StridedMatrix{dGt, G, 1}, whh_b, dh_rows, s.H, GemmEpilogue<T>{}, 1);
+    }
+  });
   const std::int64_t rows = s.T * s.B;
   // The weight gradients and grad_x, batched over every step:
   //   gw_ih = dG^T . x,  gw_hh = dG^T . h_{t-1},  gx = dG . w_ih
