@@ -66,7 +66,7 @@ def plot(rows, path):
         speed = [(r["pyfastnn_ms"] / r[f"{p}_ms"]) if r.get(f"{p}_ms") else 0 for r in rows]
         ax.bar([x + i * width for x in range(len(rows))], speed, width, label=p)
     ax.set_xticks([x + width * (len(peers) - 1) / 2 for x in range(len(rows))])
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("speed relative to pyfastnn (higher is faster)")
     ax.legend()
     fig.tight_layout()
@@ -84,6 +84,11 @@ def main(argv=None):
     p.add_argument("--plot", metavar="FILE.png", help="draw the speed ratios (needs matplotlib)")
     args = p.parse_args(argv)
 
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            p.error("--plot needs matplotlib: pip install 'pyfastnn[bench]'")
     if args.device == "cuda":
         info = pyfastnn.backend_info()
         if not info["cuda_available"]:
