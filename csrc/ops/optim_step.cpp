@@ -158,6 +158,19 @@ T* at(void* p, std::int64_t i) {
   return p ? static_cast<T*>(p) + i : nullptr;
 }
 
+// Runs step(kernels, T{}, begin, count) for the dtype of the operands, split
+// over the pool.
+template <class Operands_, class Step>
+void run_step(const Operands_& ops, const Step& step) {
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    const auto& k = cpu::optim_kernels<T>(active_isa());
+    run_split(ops.size(), sizeof(T), [&](std::int64_t b, std::int64_t n) { step(k, tag, b, n); });
+  };
+  if (ops.dtype() == DType::f32) go(float{});
+  else go(double{});
+}
+
 }  // namespace
 
 void sgd_step(const py::object& param, const py::object& grad, const py::object& momentum_buf, const py::object& lr,
@@ -189,16 +202,10 @@ void sgd_step(const py::object& param, const py::object& grad, const py::object&
   }
   ops.require_disjoint();
   void* p = ops.param_data();
-  const CpuIsa isa = active_isa();
-  auto go = [&](auto tag) {
+  run_step(ops, [&](const auto& k, auto tag, std::int64_t b, std::int64_t n) {
     using T = decltype(tag);
-    const auto& k = cpu::optim_kernels<T>(isa);
-    run_split(ops.size(), sizeof(T), [&](std::int64_t b, std::int64_t n) {
-      k.sgd(at<T>(p, b), at<T>(g, b), at<T>(buf, b), n, h);
-    });
-  };
-  if (ops.dtype() == DType::f32) go(float{});
-  else go(double{});
+    k.sgd(at<T>(p, b), at<T>(g, b), at<T>(buf, b), n, h);
+  });
 }
 
 void adam_step(const py::object& param, const py::object& grad, const py::object& exp_avg,
@@ -237,16 +244,10 @@ void adam_step(const py::object& param, const py::object& grad, const py::object
   }
   ops.require_disjoint();
   void* p = ops.param_data();
-  const CpuIsa isa = active_isa();
-  auto go = [&](auto tag) {
+  run_step(ops, [&](const auto& k, auto tag, std::int64_t b, std::int64_t n) {
     using T = decltype(tag);
-    const auto& k = cpu::optim_kernels<T>(isa);
-    run_split(ops.size(), sizeof(T), [&](std::int64_t b, std::int64_t n) {
-      k.adam(at<T>(p, b), at<T>(g, b), at<T>(m, b), at<T>(v, b), at<T>(vmax, b), n, h);
-    });
-  };
-  if (ops.dtype() == DType::f32) go(float{});
-  else go(double{});
+    k.adam(at<T>(p, b), at<T>(g, b), at<T>(m, b), at<T>(v, b), at<T>(vmax, b), n, h);
+  });
 }
 
 void rmsprop_step(const py::object& param, const py::object& grad, const py::object& square_avg,
@@ -285,16 +286,10 @@ void rmsprop_step(const py::object& param, const py::object& grad, const py::obj
   }
   ops.require_disjoint();
   void* p = ops.param_data();
-  const CpuIsa isa = active_isa();
-  auto go = [&](auto tag) {
+  run_step(ops, [&](const auto& k, auto tag, std::int64_t b, std::int64_t n) {
     using T = decltype(tag);
-    const auto& k = cpu::optim_kernels<T>(isa);
-    run_split(ops.size(), sizeof(T), [&](std::int64_t b, std::int64_t n) {
-      k.rmsprop(at<T>(p, b), at<T>(g, b), at<T>(sq, b), at<T>(ga, b), at<T>(buf, b), n, h);
-    });
-  };
-  if (ops.dtype() == DType::f32) go(float{});
-  else go(double{});
+    k.rmsprop(at<T>(p, b), at<T>(g, b), at<T>(sq, b), at<T>(ga, b), at<T>(buf, b), n, h);
+  });
 }
 
 }  // namespace ops
