@@ -103,10 +103,22 @@ void lstm_backward(const LstmShape& s, const T* grad_y, T* dh, T* dc, const T* x
   gemm_ex<T>(G, s.I, rows, StridedMatrix{dG.data(), 1, G}, matrix(x, s.I, 1), gw_ih, s.I, GemmEpilogue<T>{}, 0);
   gemm_ex<T>(G, s.H, rows, StridedMatrix{dG.data(), 1, G}, matrix(hs, s.H, 1), gw_hh, s.H, GemmEpilogue<T>{}, 0);
   gemm_ex<T>(rows, s.I, G, StridedMatrix{dG.data(), G, 1}, matrix(w_ih, s.I, 1), gx, s.I, GemmEpilogue<T>{}, 0);
-  std::vector<double> bias_sum(static_cast<std::size_t>(G), 0.0);
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < G; ++j) bias_sum[static_cast<std::size_t>(j)] += dG[static_cast<std::size_t>(r * G + j)];
-  for (std::int64_t j = 0; j < G; ++j) gb[j] = static_cast<T>(bias_sum[static_cast<std::size_t>(j)]);
+  // gb = column sums of dG: columns split over the pool; blocks of rows summed
+  // in T (twice the lanes of double), each block's total added in double.
+  parallel_for(G, 64, [&](std::int64_t j0, std::int64_t j1) {
+    constexpr std::int64_t kBlock = 256;
+    std::vector<double> total(static_cast<std::size_t>(j1 - j0), 0.0);
+    std::vector<T> part(static_cast<std::size_t>(j1 - j0));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+      std::fill(part.begin(), part.end(), T(0));
+      for (std::int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r) {
+        const T* row = dG.data() + r * G + j0;
+        for (std::int64_t j = 0; j < j1 - j0; ++j) part[static_cast<std::size_t>(j)] += row[j];
+      }
+      for (std::int64_t j = 0; j < j1 - j0; ++j) total[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
+    }
+    for (std::int64_t j = j0; j < j1; ++j) gb[j] = static_cast<T>(total[static_cast<std::size_t>(j - j0)]);
+  });
 }
 
 template void lstm_forward<float>(const LstmShape&, const float*, const float*, const float*, const float*, float*,
