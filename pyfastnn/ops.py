@@ -12,6 +12,8 @@ import numpy as np
 
 from . import _backend
 from ._backend import _core
+from ._random import generator as _generator
+from ._random import manual_seed  # re-exported: ops.manual_seed predates the Tensor layer
 
 __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
@@ -306,14 +308,6 @@ def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label
 
 
 # ------------------------------------------------------------------- dropout
-_rng = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Seeds the generator behind dropout (and later parameter initialisation)."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-
 
 def dropout(x, p=0.5, training=True, seed=None):
     """Zeroes each element with probability p and scales the rest by 1/(1-p).
@@ -327,7 +321,7 @@ def dropout(x, p=0.5, training=True, seed=None):
     if not training or p == 0:
         return x, np.ones(np.shape(x), np.uint8)
     if seed is None:
-        seed = int(_rng.integers(0, 2**63))
+        seed = int(_generator().integers(0, 2**63))
     return _core.dropout(x, float(p), int(seed) & (2**64 - 1))
 
 

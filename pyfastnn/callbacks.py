@@ -1,0 +1,109 @@
+"""Training callbacks for ``Module.fit``: EarlyStopping and ModelCheckpoint (Keras's behaviour)."""
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
+
+
+class Callback:
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+
+def _improves(mode, monitor):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"callback: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if any(w in monitor for w in ("acc", "auc", "precision", "recall", "f1")) else "min"
+    return (lambda new, best, delta: new > best + delta) if mode == "max" else \
+        (lambda new, best, delta: new < best - delta), mode
+
+
+class EarlyStopping(Callback):
+    """Stops training when `monitor` has not improved by min_delta for `patience` epochs."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
+        self.verbose, self.baseline, self.restore_best_weights = verbose, baseline, restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self._better, self.mode = _improves(mode, monitor)
+        self.stopped_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.best = np.inf if self.mode == "min" else -np.inf
+        if self.baseline is not None:
+            self.best = self.baseline
+        self.best_weights = None
+        self.stopped_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: monitored value '{self.monitor}' is not among the logged values "
+                           f"{sorted(logs)}")
+        if epoch < self.start_from_epoch:
+            return
+        value = logs[self.monitor]
+        if self._better(value, self.best, self.min_delta):
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_weights = copy.deepcopy(self.model.state_dict())
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(Callback):
+    """Saves the weights (or the whole model) after each epoch, or only when
+    `monitor` improves. filepath may hold fields like '{epoch:02d}-{val_loss:.2f}'."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=True,
+                 mode="auto"):
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self._better, self.mode = _improves(mode, monitor)
+        self.best = np.inf if self.mode == "min" else -np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise KeyError(f"ModelCheckpoint: monitored value '{self.monitor}' is not among the logged values "
+                               f"{sorted(logs)}")
+            if not self._better(logs[self.monitor], self.best, 0.0):
+                return
+            self.best = logs[self.monitor]
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            from .serialization import save
+            save(self.model, path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved to {path}")

@@ -1,0 +1,76 @@
+"""Linear, Identity, Flatten."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from .init import _linear_default
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Identity", "Flatten", "Unflatten"]
+
+
+def _check_positive(owner, **values):
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{owner}: argument '{name}' must be a non-negative int, got {v!r}")
+
+
+class Linear(Module):
+    """y = x W^T + b; weight (out_features, in_features), bias (out_features,)."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+        super().__init__()
+        _check_positive("Linear", in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
+        if not bias:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        _linear_default(self.weight, self.bias, self.in_features)
+
+    def forward(self, x, activation=None):
+        shape = getattr(x, "shape", None)
+        if shape is not None and (len(shape) == 0 or shape[-1] != self.in_features):
+            raise ValueError(f"Linear(in_features={self.in_features}): input of shape {tuple(shape)} has "
+                             f"{shape[-1] if len(shape) else 0} features in its last dimension")
+        return F.linear(x, self.weight, self.bias, activation)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return F._t(x)
+
+
+class Flatten(Module):
+    """Flattens dims start_dim..end_dim (default: all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return F._t(x).flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        x = F._t(x)
+        d = self.dim % x.ndim
+        return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])

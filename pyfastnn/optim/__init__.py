@@ -1,0 +1,9 @@
+"""Optimizers with torch.optim's names, hyper-parameters and update rules; each
+step is one fused native pass over every parameter."""
+from . import lr_scheduler
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
