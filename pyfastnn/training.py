@@ -224,6 +224,10 @@ def _metric_logs(compiled, y_true, outputs, prefix=""):
     logs = {}
     if not compiled.metrics:
         return logs
+    if compiled.loss.target == "int" and outputs.ndim > 2:
+        # (N, C, d...) scores with (N, d...) labels, torch's layout: one sample per position
+        outputs = np.moveaxis(outputs, 1, -1).reshape(-1, outputs.shape[1])
+        y_true = np.asarray(y_true).reshape(-1)
     probs = compiled.loss.probs(outputs) if compiled.loss.probs is not None else outputs
     for name, fn in compiled.metrics:
         logs[prefix + name] = float(fn(y_true, probs))
