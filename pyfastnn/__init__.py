@@ -10,12 +10,12 @@ from ._backend import _core
 from ._random import manual_seed
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor, arange, cat, from_numpy, ones, rand, randn, stack, tensor, where, zeros
-from . import autograd, nn, optim, metrics  # noqa: E402  (they build on Tensor)
+from . import autograd, callbacks, metrics, nn, optim  # noqa: E402  (they build on Tensor)
 from .serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "nn", "optim", "metrics", "autograd", "Tensor", "tensor", "from_numpy", "zeros", "ones", "randn",
+__all__ = ["ops", "nn", "optim", "metrics", "callbacks", "autograd", "Tensor", "tensor", "from_numpy", "zeros", "ones", "randn",
            "rand", "arange", "cat", "stack", "where", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "save", "load", "backend_info", "manual_seed", "set_num_threads",
            "get_num_threads", "__version__"]

@@ -27,7 +27,7 @@ def save_state(state, path):
     name but '.npz' when the safetensors package is installed; npz otherwise.
     Round trips are exact (same dtypes, shapes and bits)."""
     path = os.fspath(path)
-    arrays = {k: np.ascontiguousarray(_host(v)) for k, v in state.items()}
+    arrays = {k: np.array(_host(v), order="C", copy=None) for k, v in state.items()}  # keeps 0-d shapes
     if path.endswith(".safetensors") or (not path.endswith(".npz") and _have_safetensors()):
         if not _have_safetensors():
             raise RuntimeError(f"save_weights: '{path}' asks for safetensors, but the package is not installed "
