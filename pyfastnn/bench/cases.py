@@ -244,5 +244,57 @@ def attention_cases(torch=None, dtype=np.float32):
     return cases
 
 
+def _tutorial_cnn(nn):
+    """The tutorial CNN, built from pyfastnn.nn or torch.nn (same constructor names)."""
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def train_cases(torch=None, dtype=np.float32):
+    """End to end: one training step (forward, cross entropy, backward, Adam) of
+    the tutorial CNN at batch 64 on 28x28 inputs, against PyTorch eager."""
+    from .. import nn, optim, tensor
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.standard_normal((n, 1, 28, 28)).astype(dtype)
+    y = rng.integers(0, 10, n)
+    # conv1 26x26x32 from 1 channel, conv2 11x11x64 from 32, fc 1600->128->10; training ~ 3x forward
+    fwd = 2.0 * n * (32 * 9 * 26 * 26 + 64 * 32 * 9 * 11 * 11 + 1600 * 128 + 128 * 10)
+    model = _tutorial_cnn(nn)
+    opt = optim.Adam(model.parameters())
+    xt = tensor(x)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(xt), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    impls = {"pyfastnn": step}
+    if torch is not None:
+        tmodel = _tutorial_cnn(torch.nn)
+        topt = torch.optim.Adam(tmodel.parameters())
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_step():
+            loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        impls["torch"] = torch_step
+    cases = [Case("train step CNN", f"B{n} 1x28x28 adam", flops=3 * fwd, impls=impls)]
+
+    # Python overhead: a tiny layer's forward + backward is all bookkeeping.
+    lin = nn.Linear(16, 16)
+    small = tensor(rng.standard_normal((4, 16)).astype(dtype))
+    impls = {"pyfastnn": lambda: lin(small).sum().backward()}
+    if torch is not None:
+        tlin = torch.nn.Linear(16, 16)
+        tsmall = torch.from_numpy(small.numpy())
+        impls["torch"] = lambda: tlin(tsmall).sum().backward()
+    cases.append(Case("overhead Linear", "16x16 B4 fwd+bwd", flops=3 * 2.0 * 4 * 16 * 16, impls=impls))
+    return cases
+
+
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
-       "attention": attention_cases}
+       "attention": attention_cases, "train": train_cases}
