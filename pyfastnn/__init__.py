@@ -50,3 +50,11 @@ def backend_info() -> dict:
         info["gpu_name"] = dev.get("name")
         info["gpu_compute_capability"] = dev.get("compute_capability")
     return info
+
+
+def __getattr__(name):
+    # `import pyfastnn as tf; tf.keras.Sequential(...)` works without importing keras eagerly
+    if name in ("keras", "distributed"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'pyfastnn' has no attribute '{name}'")

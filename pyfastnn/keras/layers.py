@@ -1,0 +1,603 @@
+"""Keras layers over pyfastnn.nn: Keras's names, arguments, initializers and
+weight layouts; the kernels are pyfastnn's (no op implemented twice).
+
+Shapes here follow Keras: they leave out the batch dimension, and images are
+channels_last (H, W, C). Inside a model, image tensors travel as NCHW, the
+kernels' layout: the model transposes once where images come in and once
+where they leave (Flatten, or the model's output), never per layer.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import nn
+from ..nn import functional as F
+from ..nn import init
+from ..tensor import Tensor
+
+__all__ = ["Layer", "InputLayer", "Input", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten",
+           "Dropout", "Activation", "LSTM", "Embedding", "Attention", "MultiHeadAttention", "LayerNormalization",
+           "BatchNormalization", "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
+
+_name_counts: dict = {}
+
+
+def _auto_name(cls_name):
+    base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls_name).lower()
+    base = {"conv2_d": "conv2d", "max_pooling2_d": "max_pooling2d", "average_pooling2_d": "average_pooling2d",
+            "global_average_pooling1_d": "global_average_pooling1d",
+            "global_average_pooling2_d": "global_average_pooling2d"}.get(base, base)
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+_ACTIVATIONS = {None: None, "linear": None, "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu",
+                "softmax": "softmax"}
+
+
+def _activation_name(owner, activation):
+    if callable(activation) and not isinstance(activation, str):
+        return activation
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown activation {activation!r}; expected one of "
+                         f"{sorted(k for k in _ACTIVATIONS if k)}")
+    return _ACTIVATIONS[activation]
+
+
+def _apply_activation(x, act):
+    if act is None:
+        return x
+    if callable(act):
+        return act(x)
+    if act == "softmax":
+        return F.softmax(x, -1)
+    return getattr(F, act)(x)
+
+
+def _glorot(w, fan_in, fan_out):
+    bound = np.sqrt(6.0 / (fan_in + fan_out))
+    init.uniform_(w, -bound, bound)
+
+
+class Layer(nn.Module):
+    """A Keras layer: built lazily from the first input shape (batch dim left out)."""
+
+    def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, **kwargs):
+        super().__init__()
+        input_dim = kwargs.pop("input_dim", None)
+        if input_shape is None and input_dim is not None:
+            input_shape = (input_dim,)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")
+        self.name = name or _auto_name(type(self).__name__)
+        self.built = False
+        self.trainable = trainable
+        self._input_shape = tuple(input_shape) if input_shape is not None else None
+        self.output_shape = None
+
+    def build(self, input_shape):
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _ensure_built(self, input_shape):
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+            if not self.trainable:
+                self.requires_grad_(False)
+        self.output_shape = self.compute_output_shape(tuple(input_shape))
+        return self.output_shape
+
+    def call(self, x, training=False):
+        raise NotImplementedError
+
+    def forward(self, x, training=None):
+        x = F._t(x)
+        self._ensure_built(x.shape[1:])
+        return self.call(x, self.training if training is None else training)
+
+    def __call__(self, x, training=None):
+        return self.forward(x, training)
+
+    # weights in Keras's layouts
+    def _keras_weights(self):
+        """(getter, setter) pairs, one per Keras weight, in Keras's order."""
+        return []
+
+    @property
+    def weights(self):
+        return [get() for get, _ in self._keras_weights()]
+
+    def get_weights(self):
+        return [np.array(w, copy=True) for w in self.weights]
+
+    def set_weights(self, weights):
+        pairs = self._keras_weights()
+        weights = list(weights)
+        if len(weights) != len(pairs):
+            raise ValueError(f"{type(self).__name__} '{self.name}': set_weights expects {len(pairs)} arrays "
+                             f"(shapes {[tuple(g().shape) for g, _ in pairs]}), got {len(weights)}")
+        for i, ((get, put), w) in enumerate(zip(pairs, weights)):
+            w = np.asarray(w)
+            want = tuple(get().shape)
+            if tuple(w.shape) != want:
+                raise ValueError(f"{type(self).__name__} '{self.name}': weight {i} must have shape {want}, "
+                                 f"got {tuple(w.shape)}")
+            put(w)
+
+    def count_params(self):
+        return int(sum(np.prod(w.shape) for w in self.weights))
+
+    def extra_repr(self):
+        return f"name={self.name!r}"
+
+
+def _setter(param, transform=lambda w: w):
+    def put(w):
+        param.data[...] = transform(w).astype(param.data.dtype)
+    return put
+
+
+class InputLayer(Layer):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None):
+        super().__init__(name=name)
+        self._input_shape = tuple(shape if shape is not None else input_shape)
+
+    def call(self, x, training=False):
+        return x
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):
+    """A placeholder that fixes the input shape of a Sequential (shape without the batch dim)."""
+    if shape is None:
+        raise ValueError("Input: argument 'shape' is required, e.g. Input(shape=(28, 28, 1))")
+    return InputLayer(shape=shape, name=name)
+
+
+class Dense(Layer):
+    """units outputs on the last axis; kernel (in, units) glorot_uniform, bias zeros."""
+
+    def __init__(self, units, activation=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense: 'units' must be a positive int, got {units!r}")
+        self.units, self.use_bias = int(units), use_bias
+        self.activation = _activation_name("Dense", activation)
+
+    def build(self, input_shape):
+        fan_in = input_shape[-1]
+        self.linear = nn.Linear(fan_in, self.units, bias=self.use_bias)
+        _glorot(self.linear.weight, fan_in, self.units)
+        if self.use_bias:
+            init.zeros_(self.linear.bias)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def call(self, x, training=False):
+        if x.shape[-1] != self.linear.in_features:
+            raise ValueError(f"Dense '{self.name}': expected {self.linear.in_features} input features on the last "
+                             f"axis, got shape {x.shape[1:]} (batch dim left out)")
+        fused = self.activation if self.activation in ("relu", "sigmoid", "tanh") else None
+        y = self.linear(x, activation=fused)
+        return y if fused else _apply_activation(y, self.activation)
+
+    def logits(self, x):
+        """The pre-activation output (losses on softmax/sigmoid outputs use it, as Keras does)."""
+        return self.linear(x)
+
+    def _keras_weights(self):
+        w = self.linear.weight
+        out = [(lambda: w.data.T, _setter(w, lambda a: a.T))]
+        if self.use_bias:
+            b = self.linear.bias
+            out.append((lambda: b.data, _setter(b)))
+        return out
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+class Conv2D(Layer):
+    """channels_last 2-D convolution; kernel (kh, kw, in, filters) glorot_uniform."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, use_bias=True,
+                 dilation_rate=(1, 1), groups=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError("Conv2D: only data_format='channels_last' is supported")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
+        self.filters, self.kernel_size, self.strides = filters, _pair(kernel_size), _pair(strides)
+        self.padding, self.use_bias, self.dilation_rate, self.groups = padding, use_bias, _pair(dilation_rate), groups
+        self.activation = _activation_name("Conv2D", activation)
+
+    def _pads(self, h, w):
+        if self.padding == "valid":
+            return (0, 0)
+        pads = []
+        for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
+            eff = (k - 1) * d + 1
+            out = -(-size // s)
+            total = max((out - 1) * s + eff - size, 0)
+            if total % 2:
+                raise ValueError(f"Conv2D '{self.name}': padding='same' here needs uneven padding (total {total}) "
+                                 f"which the kernel does not support; use an odd kernel or stride 1")
+            pads.append(total // 2)
+        return tuple(pads)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Conv2D '{self.name}': expected input (H, W, C) per sample, got {input_shape}")
+        c = input_shape[-1]
+        kh, kw = self.kernel_size
+        self.conv = nn.Conv2d(c, self.filters, self.kernel_size, self.strides, 0, self.dilation_rate, self.groups,
+                              bias=self.use_bias)
+        _glorot(self.conv.weight, c // self.groups * kh * kw, self.filters * kh * kw)
+        if self.use_bias:
+            init.zeros_(self.conv.bias)
+
+    def compute_output_shape(self, input_shape):
+        h, w, _ = input_shape
+        ph, pw = self._pads(h, w)
+        outs = []
+        for size, p, k, s, d in zip((h, w), (ph, pw), self.kernel_size, self.strides, self.dilation_rate):
+            outs.append((size + 2 * p - (k - 1) * d - 1) // s + 1)
+        return (outs[0], outs[1], self.filters)
+
+    def call_nchw(self, x, training=False):
+        if x.shape[1] != self.conv.in_channels:
+            raise ValueError(f"Conv2D '{self.name}': expected {self.conv.in_channels} input channels, got "
+                             f"{x.shape[1]}")
+        self.conv.padding = self._pads(x.shape[2], x.shape[3])
+        return _apply_activation(self.conv(x), self.activation)
+
+    def _keras_weights(self):
+        w = self.conv.weight
+        out = [(lambda: w.data.transpose(2, 3, 1, 0), _setter(w, lambda a: a.transpose(3, 2, 0, 1)))]
+        if self.use_bias:
+            b = self.conv.bias
+            out.append((lambda: b.data, _setter(b)))
+        return out
+
+
+class _Pool2D(Layer):
+    _fn = None
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if padding != "valid":
+            raise ValueError(f"{type(self).__name__}: only padding='valid' is supported, got {padding!r}")
+        self.pool_size = _pair(pool_size)
+        self.strides = _pair(strides) if strides is not None else self.pool_size
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = input_shape
+        return ((h - self.pool_size[0]) // self.strides[0] + 1, (w - self.pool_size[1]) // self.strides[1] + 1, c)
+
+    def call_nchw(self, x, training=False):
+        return type(self)._fn(x, self.pool_size, self.strides)
+
+
+class MaxPooling2D(_Pool2D):
+    _fn = staticmethod(F.max_pool2d)
+
+
+class AveragePooling2D(_Pool2D):
+    _fn = staticmethod(F.avg_pool2d)
+
+
+class GlobalAveragePooling2D(Layer):
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = keepdims
+
+    def compute_output_shape(self, input_shape):
+        return (1, 1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
+
+    def call_nchw(self, x, training=False):
+        return x.mean(dim=(2, 3), keepdim=self.keepdims)
+
+
+
+class GlobalAveragePooling1D(Layer):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = keepdims
+
+    def compute_output_shape(self, input_shape):
+        return (1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
+
+    def call(self, x, training=False):
+        return x.mean(dim=1, keepdim=self.keepdims)
+
+
+class Flatten(Layer):
+    """Flattens per sample in Keras's (H, W, C) order, so Dense kernels copied from Keras fit."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def call(self, x, training=False):
+        return x.reshape(x.shape[0], -1)
+
+
+class Dropout(Layer):
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: 'rate' must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def call(self, x, training=False):
+        return F.dropout(x, self.rate, bool(training))
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activation_name("Activation", activation)
+
+    def call(self, x, training=False):
+        return _apply_activation(x, self.activation)
+
+
+class LSTM(Layer):
+    """Keras LSTM on the native sequence kernel: input (T, F) per sample, batch first.
+    kernel (F, 4U) glorot_uniform, recurrent_kernel (U, 4U) orthogonal, bias (4U,)
+    zeros with ones for the forget gate (unit_forget_bias); gates i, f, c, o."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 return_sequences=False, return_state=False, go_backwards=False, unit_forget_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if activation != "tanh" or recurrent_activation != "sigmoid":
+            raise ValueError("LSTM: only activation='tanh' and recurrent_activation='sigmoid' are supported "
+                             "(the fused kernel's gates)")
+        if go_backwards:
+            raise ValueError("LSTM: go_backwards is not supported")
+        self.units, self.use_bias = int(units), use_bias
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.unit_forget_bias = unit_forget_bias
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"LSTM '{self.name}': expected input (timesteps, features) per sample, got "
+                             f"{input_shape}")
+        f, u = input_shape[-1], self.units
+        self.lstm = nn.LSTM(f, u, batch_first=True, bias=self.use_bias)
+        w_ih, w_hh = self.lstm.weight_ih_l0, self.lstm.weight_hh_l0
+        _glorot(w_ih, f, 4 * u)          # Keras draws the (F, 4U) kernel; U(+-b) is the same either way round
+        init.orthogonal_(w_hh)           # Keras: orthogonal (U, 4U) recurrent kernel
+        w_hh.data[...] = w_hh.data.reshape(4 * u, u)
+        if self.use_bias:
+            init.zeros_(self.lstm.bias_ih_l0)
+            init.zeros_(self.lstm.bias_hh_l0)
+            if self.unit_forget_bias:
+                self.lstm.bias_ih_l0.data[u:2 * u] = 1.0
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def call(self, x, training=False):
+        if x.ndim != 3 or x.shape[-1] != self.lstm.input_size:
+            raise ValueError(f"LSTM '{self.name}': expected input (batch, timesteps, {self.lstm.input_size}), "
+                             f"got {x.shape}")
+        y, (h, c) = self.lstm(x)
+        out = y if self.return_sequences else h[0]
+        if self.return_state:
+            return out, h[0], c[0]
+        return out
+
+    def _keras_weights(self):
+        lstm = self.lstm
+        out = [(lambda: lstm.weight_ih_l0.data.T, _setter(lstm.weight_ih_l0, lambda a: a.T)),
+               (lambda: lstm.weight_hh_l0.data.T, _setter(lstm.weight_hh_l0, lambda a: a.T))]
+        if self.use_bias:
+            def put_bias(a):
+                lstm.bias_ih_l0.data[...] = a
+                lstm.bias_hh_l0.data[...] = 0
+            out.append((lambda: lstm.bias_ih_l0.data + lstm.bias_hh_l0.data, put_bias))
+        return out
+
+
+class Embedding(Layer):
+    """Integer tokens (T,) per sample -> (T, output_dim); embeddings U(-0.05, 0.05) like Keras."""
+
+    def __init__(self, input_dim, output_dim, mask_zero=False, input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+
+    def build(self, input_shape):
+        self.embedding = nn.Embedding(self.input_dim, self.output_dim)
+        init.uniform_(self.embedding.weight, -0.05, 0.05)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def forward(self, x, training=None):
+        idx = x.data if isinstance(x, Tensor) else np.asarray(x)
+        if idx.dtype.kind == "f":
+            idx = idx.astype(np.int64)
+        self._ensure_built(idx.shape[1:])
+        return self.embedding(idx)
+
+    def _keras_weights(self):
+        w = self.embedding.weight
+        return [(lambda: w.data, _setter(w))]
+
+
+class Attention(Layer):
+    """Keras's dot-product attention, softmax(q k^T) v (no scaling unless use_scale).
+
+    Given [query, value] or [query, value, key] it attends across them; given
+    a single tensor (as inside a Sequential) it is self-attention."""
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if score_mode != "dot":
+            raise ValueError("Attention: only score_mode='dot' is supported")
+        self.use_scale, self.dropout = use_scale, dropout
+        if use_scale:
+            self.scale = nn.Parameter(np.ones((), np.float32))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def forward(self, inputs, training=None, use_causal_mask=False):
+        if isinstance(inputs, (list, tuple)):
+            q, v = F._t(inputs[0]), F._t(inputs[1])
+            k = F._t(inputs[2]) if len(inputs) > 2 else v
+        else:
+            q = k = v = F._t(inputs)
+        self._ensure_built(q.shape[1:])
+        if self.use_scale:
+            q = q * self.scale
+        return F.scaled_dot_product_attention(q, k, v, is_causal=use_causal_mask, scale=1.0)
+
+    def _keras_weights(self):
+        if not self.use_scale:
+            return []
+        return [(lambda: self.scale.data, _setter(self.scale))]
+
+
+class MultiHeadAttention(Layer):
+    """Keras's MultiHeadAttention(num_heads, key_dim): query/key/value/output
+    projections with kernels (E, heads, key_dim) and (heads, key_dim, E)."""
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if output_shape is not None:
+            raise ValueError("MultiHeadAttention: output_shape is not supported")
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout, self.use_bias = dropout, use_bias
+
+    def build(self, input_shape):
+        e = input_shape[-1]
+        h, kd, vd = self.num_heads, self.key_dim, self.value_dim
+        self.query_dense = nn.Linear(e, h * kd, bias=self.use_bias)
+        self.key_dense = nn.Linear(e, h * kd, bias=self.use_bias)
+        self.value_dense = nn.Linear(e, h * vd, bias=self.use_bias)
+        self.output_dense = nn.Linear(h * vd, e, bias=self.use_bias)
+        for lin, fi, fo in ((self.query_dense, e, h * kd), (self.key_dense, e, h * kd),
+                            (self.value_dense, e, h * vd), (self.output_dense, h * vd, e)):
+            _glorot(lin.weight, fi, fo)     # Keras's EinsumDense fans for these kernels
+            if self.use_bias:
+                init.zeros_(lin.bias)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def forward(self, query, value=None, key=None, attention_mask=None, training=None, use_causal_mask=False,
+                return_attention_scores=False):
+        q_in = F._t(query)
+        v_in = q_in if value is None else F._t(value)
+        k_in = v_in if key is None else F._t(key)
+        self._ensure_built(q_in.shape[1:])
+        h, kd, vd = self.num_heads, self.key_dim, self.value_dim
+        B, L, S = q_in.shape[0], q_in.shape[1], k_in.shape[1]
+        q = self.query_dense(q_in).reshape(B, L, h, kd).permute(0, 2, 1, 3).contiguous()
+        k = self.key_dense(k_in).reshape(B, S, h, kd).permute(0, 2, 1, 3).contiguous()
+        v = self.value_dense(v_in).reshape(B, S, h, vd).permute(0, 2, 1, 3).contiguous()
+        mask = None
+        if attention_mask is not None:
+            mask = np.asarray(attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask)
+            mask = mask.astype(bool).reshape(B, 1, L, S) if mask.ndim == 3 else mask.astype(bool)
+        if vd != kd:
+            raise ValueError("MultiHeadAttention: value_dim must equal key_dim for the flash kernel")
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=use_causal_mask,
+                                             scale=1.0 / np.sqrt(kd))
+        return self.output_dense(ctx.permute(0, 2, 1, 3).reshape(B, L, h * vd))
+
+    def _keras_weights(self):
+        e = self.query_dense.in_features
+        h, kd, vd = self.num_heads, self.key_dim, self.value_dim
+        out = []
+        for lin, dim in ((self.query_dense, kd), (self.key_dense, kd), (self.value_dense, vd)):
+            out.append((lambda lin=lin, dim=dim: lin.weight.data.T.reshape(e, h, dim),
+                        _setter(lin.weight, lambda a, dim=dim: a.reshape(e, h * dim).T)))
+            if self.use_bias:
+                out.append((lambda lin=lin, dim=dim: lin.bias.data.reshape(h, dim),
+                            _setter(lin.bias, lambda a: a.reshape(-1))))
+        od = self.output_dense
+        out.append((lambda: od.weight.data.T.reshape(h, vd, e), _setter(od.weight, lambda a: a.reshape(h * vd, e).T)))
+        if self.use_bias:
+            out.append((lambda: od.bias.data, _setter(od.bias)))
+        return out
+
+
+class LayerNormalization(Layer):
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        if axis not in (-1,):
+            raise ValueError("LayerNormalization: only axis=-1 is supported")
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+
+    def build(self, input_shape):
+        self.norm = nn.LayerNorm(input_shape[-1], eps=self.epsilon)
+        if not self.scale:
+            self.norm.weight = None
+        if not self.center:
+            self.norm.bias = None
+
+    def call(self, x, training=False):
+        return self.norm(x)
+
+    def _keras_weights(self):
+        out = []
+        for p in (self.norm.weight, self.norm.bias):
+            if p is not None:
+                out.append((lambda p=p: p.data, _setter(p)))
+        return out
+
+
+class BatchNormalization(Layer):
+    """Normalizes the last axis (channels_last); momentum as Keras counts it (0.99)."""
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        if axis != -1:
+            raise ValueError("BatchNormalization: only axis=-1 (channels_last) is supported")
+        self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, center, scale
+
+    def build(self, input_shape):
+        self.bn = nn.BatchNorm1d(input_shape[-1], eps=self.epsilon, momentum=1.0 - self.momentum)
+
+    def _bn(self, x4, training):
+        bn = self.bn
+        return F.batch_norm(x4, bn.running_mean, bn.running_var, bn.weight if self.scale else None,
+                            bn.bias if self.center else None, bool(training), bn.momentum, bn.eps)
+
+    def call_nchw(self, x, training=False):
+        return self._bn(x, training)
+
+    def call(self, x, training=False):
+        if x.ndim == 2:
+            return self._bn(x, training)
+        moved = x.permute((0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))    # channels to dim 1
+        out = self._bn(moved, training)
+        return out.permute((0,) + tuple(range(2, x.ndim)) + (1,))
+
+    def _keras_weights(self):
+        bn = self.bn
+        out = []
+        if self.scale:
+            out.append((lambda: bn.weight.data, _setter(bn.weight)))
+        if self.center:
+            out.append((lambda: bn.bias.data, _setter(bn.bias)))
+
+        def put(name):
+            def f(a):
+                bn._buffers[name][...] = a
+            return f
+        out.append((lambda: bn.running_mean, put("running_mean")))
+        out.append((lambda: bn.running_var, put("running_var")))
+        return out
