@@ -39,16 +39,20 @@ def _fmt(v, spec):
     return format(v, spec) if v is not None else "-"
 
 
-def print_table(rows, file=sys.stdout):
+def print_table(rows, file=sys.stdout, keras=None):
     head = f"{'op':<18} {'shape':<16} {'pyfastnn ms':>11} {'numpy ms':>9} {'torch ms':>9} " \
            f"{'x numpy':>8} {'x torch':>8} {'GFLOP/s':>8} {'% peak':>7} {'GB/s':>7}"
+    keras = any(r.get("keras_ms") for r in rows) if keras is None else keras
+    if keras:   # the Keras front-end's peer
+        head += f" {'keras ms':>9} {'x keras':>8}"
     print(head, file=file)
     print("-" * len(head), file=file)
     for r in rows:
         print(f"{r['op']:<18} {r['shape']:<16} {_fmt(r.get('pyfastnn_ms'), '11.3f')} "
               f"{_fmt(r.get('numpy_ms'), '9.3f')} {_fmt(r.get('torch_ms'), '9.3f')} "
               f"{_fmt(r.get('vs_numpy'), '8.2f')} {_fmt(r.get('vs_torch'), '8.2f')} "
-              f"{_fmt(r.get('gflops'), '8.1f')} {_fmt(r.get('pct_peak'), '7.1f')} {_fmt(r.get('gbps'), '7.1f')}",
+              f"{_fmt(r.get('gflops'), '8.1f')} {_fmt(r.get('pct_peak'), '7.1f')} {_fmt(r.get('gbps'), '7.1f')}"
+              + (f" {_fmt(r.get('keras_ms'), '9.3f')} {_fmt(r.get('vs_keras'), '8.2f')}" if keras else ""),
               file=file, flush=True)
 
 
@@ -59,7 +63,7 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     labels = [f"{r['op']}\n{r['shape']}" for r in rows]
-    peers = [p for p in ("pyfastnn", "numpy", "torch") if any(r.get(f"{p}_ms") for r in rows)]
+    peers = [p for p in ("pyfastnn", "numpy", "torch", "keras") if any(r.get(f"{p}_ms") for r in rows)]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4))
     width = 0.8 / len(peers)
     for i, p in enumerate(peers):
@@ -131,9 +135,11 @@ def main(argv=None):
         meta["memcpy_gbps"] = {f"{mb}MB": _core.measure_copy_gbps(mb << 20, threads) for mb in (8, 256)}
         print("measured memcpy bandwidth (read + write, %d threads): %s" % (
             threads, ", ".join(f"{v:.1f} GB/s at {k}" for k, v in meta["memcpy_gbps"].items())))
-    print("median time per call; 'x numpy' / 'x torch' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
+    print("median time per call; 'x numpy' / 'x torch' / 'x keras' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
     cases = [c for op in wanted for c in ALL[op](torch=torch)]
-    print_table([], file=sys.stdout)
+    global _KERAS_COLUMNS
+    _KERAS_COLUMNS = "keras" in wanted
+    print_table([], file=sys.stdout, keras=_KERAS_COLUMNS)
     rows = run_cases(cases, peak, budget_s=args.budget, progress=print_table_row)
     if limiter is not None:
         limiter.restore_original_limits()
@@ -145,11 +151,14 @@ def main(argv=None):
     return 0
 
 
+_KERAS_COLUMNS = False
+
+
 def print_table_row(r):
     import io
 
     buf = io.StringIO()
-    print_table([r], file=buf)
+    print_table([r], file=buf, keras=_KERAS_COLUMNS)
     print(buf.getvalue().splitlines()[-1], flush=True)
 
 

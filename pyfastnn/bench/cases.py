@@ -296,5 +296,52 @@ def train_cases(torch=None, dtype=np.float32):
     return cases
 
 
+def _keras_cnn(layers, Sequential):
+    return Sequential([layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, (3, 3), activation="relu"),
+                       layers.MaxPooling2D((2, 2)), layers.Conv2D(64, (3, 3), activation="relu"),
+                       layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dense(128, activation="relu"),
+                       layers.Dense(10, activation="softmax")])
+
+
+def keras_cases(torch=None, dtype=np.float32):
+    """One epoch of Keras-style fit of the tutorial CNN on 1,792 images of 28x28x1 at
+    batch 64: pyfastnn.keras against Keras 3 (whatever backend it loads; KERAS_BACKEND
+    picks) and a hand-written PyTorch loop."""
+    import os
+    from .. import keras as pk
+    rng = np.random.default_rng(0)
+    n = 1792
+    x = rng.random((n, 28, 28, 1)).astype(dtype)
+    y = rng.integers(0, 10, n)
+    fwd = 2.0 * 64 * (32 * 9 * 26 * 26 + 64 * 32 * 9 * 11 * 11 + 1600 * 128 + 128 * 10) * (n / 64)
+    model = _keras_cnn(pk.layers, pk.Sequential)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    impls = {"pyfastnn": lambda: model.fit(x, y, epochs=1, batch_size=64, verbose=0)}
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+        kmodel = _keras_cnn(keras.layers, keras.Sequential)
+        kmodel.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        impls["keras"] = lambda: kmodel.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    except ImportError:
+        pass
+    if torch is not None:
+        tmodel = _tutorial_cnn(torch.nn)
+        topt = torch.optim.Adam(tmodel.parameters())
+        tx, ty = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
+
+        def torch_epoch():
+            perm = torch.randperm(n)
+            for i in range(0, n, 64):
+                idx = perm[i:i + 64]
+                loss = torch.nn.functional.cross_entropy(tmodel(tx[idx]), ty[idx])
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+        impls["torch"] = torch_epoch
+    return [Case("keras fit epoch CNN", f"{n}x28x28x1 B64", flops=3 * fwd, impls=impls)]
+
+
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
-       "attention": attention_cases, "train": train_cases}
+       "attention": attention_cases, "train": train_cases,
+       "keras": keras_cases}

@@ -77,7 +77,7 @@ def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progre
                     row["pct_peak"] = 100.0 * row["gflops"] / peak_gflops
             if case.bytes:
                 row["gbps"] = case.bytes / (t * 1e-3) / 1e9
-            for peer in ("numpy", "torch"):
+            for peer in ("numpy", "torch", "keras"):
                 if row.get(f"{peer}_ms"):
                     row[f"vs_{peer}"] = row[f"{peer}_ms"] / t
         rows.append(row)
