@@ -43,3 +43,15 @@ def test_transformer_learns_to_sort():
     stdout = _run("transformer.py", "--epochs", "2", "--train", "6000")
     acc = float(re.search(r"token accuracy ([0-9.]+)", stdout).group(1))
     assert acc > 0.6, stdout     # chance is 0.1
+
+
+def test_keras_tutorial_models_learn():
+    """The Keras tutorial scripts, import changed only: image models >= 97%, sequence models above chance."""
+    pytest.importorskip("sklearn")
+    stdout = _run("keras_tutorial.py")
+    grab = lambda label: float(re.search(label + r" ([0-9.]+)", stdout).group(1))  # noqa: E731
+    assert grab("CNN test accuracy") >= 0.97, stdout
+    assert grab("LSTM per-step test accuracy") > 0.5, stdout          # chance 0.1
+    assert grab("attention model test accuracy") > 0.3, stdout        # chance 0.1
+    assert grab("MLP test accuracy") > 0.9, stdout
+    assert grab("binary test accuracy") > 0.9, stdout                 # chance 0.5
