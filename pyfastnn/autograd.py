@@ -55,12 +55,24 @@ class _ModeContext:
         return wrapper
 
 
-class no_grad(_ModeContext):
+class _NoArgModeContext(_ModeContext):
+    """Also usable as a bare decorator (``@no_grad`` as well as ``@no_grad()``), like torch's."""
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}: takes no arguments (or a function to decorate), got "
+                            f"{type(fn).__name__}")
+        return cls()(fn)
+
+
+class no_grad(_NoArgModeContext):
     """``with pyfastnn.no_grad():`` or ``@pyfastnn.no_grad()``: ops record no graph."""
     mode = False
 
 
-class enable_grad(_ModeContext):
+class enable_grad(_NoArgModeContext):
     """Turns recording back on inside a ``no_grad`` block."""
     mode = True
 
@@ -76,6 +88,11 @@ class set_grad_enabled(_ModeContext):
 
     def __enter__(self):
         return self
+
+    def __call__(self, fn):
+        # As a decorator it must not leave the mode switched (torch restores it too).
+        _mode.enabled = self._prev
+        return super().__call__(fn)
 
 
 class Node:
@@ -113,20 +130,37 @@ def _freed(_grad):
                        "retain_graph=True) the first time to go through it twice")
 
 
-def _accumulate_leaf(t, g):
+def _accumulate_leaf(t, g, shared=False):
+    """shared: g may be memory that something else holds (another leaf's .grad,
+    the caller's gradient), so a fresh .grad must be a copy."""
     from .tensor import Tensor
     if g.shape != t.data.shape:
         g = g.reshape(t.data.shape)
     if g.dtype != t.data.dtype:
         g = g.astype(t.data.dtype)
     if t.grad is None:
-        t.grad = Tensor(g if g.flags.c_contiguous else g.copy(), _trusted=True)
+        t.grad = Tensor(g if g.flags.c_contiguous and not shared else g.copy(), _trusted=True)
     else:
         t.grad = Tensor(t.grad.data + g, _trusted=True)
 
 
-def backward(root, grad_output=None, retain_graph=False):
-    """Accumulates d(root)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+def backward(root, grad_output=None, retain_graph=False, _only=None):
+    """Accumulates d(root)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+    _only (for ``grad``): a dict {id(tensor): None}; the gradients of exactly
+    those tensors are summed into it and no ``.grad`` is touched."""
+    handed = set()   # ids of arrays already handed to a leaf: a second leaf gets a copy, never an alias
+
+    def deliver(t, g):
+        if _only is None:
+            owner = g
+            while getattr(owner, "base", None) is not None:   # views of one buffer count as one
+                owner = owner.base
+            _accumulate_leaf(t, g, id(owner) in handed)
+            handed.add(id(owner))
+        elif id(t) in _only:
+            prev = _only[id(t)]
+            _only[id(t)] = g if prev is None else prev + g
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph (was it computed "
                            "inside no_grad(), or from tensors without requires_grad=True?)")
@@ -141,17 +175,17 @@ def backward(root, grad_output=None, retain_graph=False):
         if tuple(g.shape) != tuple(root.shape):
             raise ValueError(f"backward: argument 'gradient' has shape {tuple(g.shape)}, expected "
                              f"{tuple(root.shape)}")
-        g = g.astype(root.dtype, copy=False)
+        g = g.astype(root.dtype, copy=True)   # never alias the caller's array into a .grad
     if root._node is None:  # a leaf
-        _accumulate_leaf(root, g)
+        deliver(root, g)
         return
     grads = {id(root): g}
     for t in _topological_order(root):
         g = grads.pop(id(t), None)
         if g is None:
             continue
-        if t._retain:
-            _accumulate_leaf(t, g)
+        if (t._retain if _only is None else id(t) in _only):
+            deliver(t, g)
         node = t._node
         input_grads = node.backward(g)
         if not retain_graph:
@@ -160,7 +194,7 @@ def backward(root, grad_output=None, retain_graph=False):
             if p is None or gp is None or not p.requires_grad:
                 continue
             if p._node is None:
-                _accumulate_leaf(p, gp)
+                deliver(p, gp)
             else:
                 k = id(p)
                 prev = grads.get(k)
@@ -168,50 +202,69 @@ def backward(root, grad_output=None, retain_graph=False):
 
 
 def grad(output, inputs, grad_output=None, retain_graph=False):
-    """d(output)/d(inputs) as a list of arrays, leaving every ``.grad`` as it was."""
+    """d(output)/d(inputs) as a list of arrays (None for an input the output does
+    not depend on), leaving every ``.grad`` as it was."""
     inputs = list(inputs)
-    saved = [(t.grad, t._retain) for t in inputs]
+    only = {id(t): None for t in inputs}
+    backward(output, grad_output, retain_graph, _only=only)
+    out = []
     for t in inputs:
-        t.grad, t._retain = None, t._node is not None
-    try:
-        backward(output, grad_output, retain_graph)
-        return [None if t.grad is None else t.grad.data for t in inputs]
-    finally:
-        for t, (g, r) in zip(inputs, saved):
-            t.grad, t._retain = g, r
+        g = only[id(t)]
+        if g is not None:
+            g = g.reshape(t.data.shape).astype(t.data.dtype, copy=False)
+        out.append(g)
+    return out
 
 
 def gradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-7, seed=0):
     """Compares the autograd gradients of ``sum(fn(*inputs) * w)`` (w random,
-    fixed) with central finite differences. inputs: float64 Tensors; the ones
-    with requires_grad are checked. Returns True or raises AssertionError
+    fixed; summed over the outputs when fn returns a tuple) with central finite
+    differences. inputs: float64 Tensors (other arguments pass through); the
+    ones with requires_grad are checked. Returns True or raises AssertionError
     naming the input and the worst element."""
     from .tensor import Tensor
     rng = np.random.default_rng(seed)
-    out = fn(*inputs)
-    weights = rng.standard_normal(out.shape)
-    analytic = grad((out * Tensor(weights)).sum(), [t for t in inputs if t.requires_grad])
-    checked = [t for t in inputs if t.requires_grad]
+    inputs = tuple(inputs)
+    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    for t in checked:
+        if t.dtype != np.float64:
+            raise TypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
+
+    def outputs():
+        out = fn(*inputs)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    outs = outputs()
+    weights = [rng.standard_normal(o.shape) for o in outs]
+    terms = [(o * Tensor(w)).sum() for o, w in zip(outs, weights) if o.requires_grad]
+    if not terms:
+        raise ValueError("gradcheck: no output of fn requires grad")
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    analytic = grad(total, checked)
+
+    def objective():
+        return sum(float((o.data.astype(np.float64) * w).sum()) for o, w in zip(outputs(), weights))
     with no_grad():
-        for t, ga in zip(checked, analytic):
-            if t.dtype != np.float64:
-                raise TypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
+        for n, (t, ga) in enumerate(zip(checked, analytic)):
             numeric = np.zeros(t.shape)
-            flat = t.data.reshape(-1)
-            for i in range(flat.size):
-                keep = flat[i]
-                flat[i] = keep + eps
-                plus = float((fn(*inputs).data * weights).sum())
-                flat[i] = keep - eps
-                minus = float((fn(*inputs).data * weights).sum())
-                flat[i] = keep
-                numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
-            ga = np.zeros(t.shape) if ga is None else ga
+            data = t.data          # perturbed in place, whatever its strides
+            for i in np.ndindex(*t.shape):
+                keep = data[i]
+                data[i] = keep + eps
+                plus = objective()
+                data[i] = keep - eps
+                minus = objective()
+                data[i] = keep
+                numeric[i] = (plus - minus) / (2 * eps)
+            ga = np.zeros(t.shape) if ga is None else np.asarray(ga, dtype=np.float64)
             err = np.abs(ga - numeric)
             bad = err > atol + rtol * np.abs(numeric)
             if bad.any():
-                i = int(np.argmax(err - rtol * np.abs(numeric)))
-                raise AssertionError(f"gradcheck: input {checked.index(t)} of shape {t.shape}: element {i} "
-                                     f"autograd {ga.reshape(-1)[i]!r} vs finite difference "
-                                     f"{numeric.reshape(-1)[i]!r}")
+                i = np.unravel_index(int(np.argmax(err - rtol * np.abs(numeric))), t.shape) if t.shape else ()
+                raise AssertionError(f"gradcheck: input {n} of shape {t.shape}: element {tuple(int(j) for j in i)} "
+                                     f"autograd {float(ga[i])!r} vs finite difference {float(numeric[i])!r}")
     return True

@@ -36,6 +36,8 @@ def _as_storage(data, dtype=None, where="tensor"):
         arr = data.data
     elif isinstance(data, np.ndarray) or _is_cupy(data):
         arr = data
+    elif isinstance(data, np.generic):   # a numpy scalar keeps its dtype, like an array
+        arr = np.asarray(data)
     elif hasattr(data, "__dlpack__") and not isinstance(data, (numbers.Number, list, tuple)):
         arr = ops._as_array(where, "data", data)
     else:
@@ -84,7 +86,7 @@ def _unbroadcast(g, shape):
 def _result(data, inputs, backward, name):
     """A Tensor holding `data` that records (inputs, backward) when grad mode is on."""
     out = Tensor.__new__(Tensor)
-    out.data = data
+    out.data = np.asarray(data) if isinstance(data, np.generic) else data   # numpy reductions give scalars
     out.grad = None
     out._retain = False
     if _mode.enabled:
@@ -104,7 +106,9 @@ def _operand(x, like):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (bool, int, float)):
-        return x
+        return x.item() if isinstance(x, np.generic) else x   # np.float64 would promote float32 (NEP 50)
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return x.item()
     return Tensor(_as_storage(x, where="Tensor arithmetic"), _trusted=True)
 
 
@@ -147,7 +151,7 @@ class Tensor:
     __array_ufunc__ = None      # numpy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, *, _trusted=False):
-        self.data = data if _trusted else _as_storage(data, dtype, "Tensor")
+        self.data = data if _trusted and not isinstance(data, np.generic) else _as_storage(data, dtype, "Tensor")
         self.grad = None
         self._node = None
         self._retain = False
@@ -388,11 +392,15 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             return exp(exponent * log(self))
+        if isinstance(exponent, np.generic) and exponent.dtype.kind in "biuf":
+            exponent = exponent.item()
         if not isinstance(exponent, (int, float)):
             raise TypeError(f"Tensor.__pow__: exponent must be a number or a Tensor, got {type(exponent).__name__}")
         a = self.data
         if exponent == 2:
             return _result(a * a, (self,), lambda g: (g * 2 * a,), "PowBackward")
+        if exponent == 0:    # d/da a**0 is 0 everywhere, 0 included (not 0 * a**-1 = nan there)
+            return _result(a ** 0, (self,), lambda g: (self._xp().zeros_like(g),), "PowBackward")
         return _result(a ** exponent, (self,), lambda g: (g * exponent * a ** (exponent - 1),), "PowBackward")
 
     def __rpow__(self, base):
@@ -547,6 +555,8 @@ class Tensor:
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         d = _normalize_axis(dim, self.ndim, "squeeze")
+        if isinstance(d, tuple):   # torch >= 2.0: several dims; those not of size 1 stay
+            return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in d and s == 1)))
         if self.shape[d] != 1:
             return self
         return self.reshape(self.shape[:d] + self.shape[d + 1:])
@@ -720,10 +730,10 @@ def matmul(a, b):
         A2 = A[None, :] if A.ndim == 1 else A
         B2 = B[:, None] if B.ndim == 1 else B
         g2 = g
+        if B.ndim == 1:      # restore the dims numpy dropped (g may be 0-d for vector @ vector)
+            g2 = g2[..., None]
         if A.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        if B.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+            g2 = g2[..., None, :]
         ga = _unbroadcast(xp.matmul(g2, xp.swapaxes(B2, -1, -2)), A2.shape).reshape(A.shape)
         gb = _unbroadcast(xp.matmul(xp.swapaxes(A2, -1, -2), g2), B2.shape).reshape(B.shape)
         return ga, gb

@@ -32,6 +32,10 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size)
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Conv2d: argument 'padding' must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' needs stride 1 (as in torch), got stride={self.stride}")
         self.groups = int(groups)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw), dtype))

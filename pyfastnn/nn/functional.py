@@ -115,11 +115,26 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, weight, bias = _t(x), _t(weight), _t(bias)
     unbatched = x.data.ndim == 3
     X = x.data[None] if unbatched else x.data
+    crop = None
+    if isinstance(padding, str) and padding == "same" and X.ndim == 4 and weight.data.ndim == 4:
+        # torch's 'same' for an even effective kernel pads one more at the bottom/right:
+        # pad that extra row/column here and give the kernel the symmetric part
+        dil = dilation if isinstance(dilation, (tuple, list)) else (dilation, dilation)
+        total = [int(dil[i]) * (weight.data.shape[2 + i] - 1) for i in range(2)]
+        lo = [t // 2 for t in total]
+        extra = [t - 2 * l for t, l in zip(total, lo)]
+        if any(extra) and all(s == 1 for s in (stride if isinstance(stride, (tuple, list)) else (stride, stride))):
+            crop = X.shape[2:]
+            xp = np if isinstance(X, np.ndarray) else __import__("cupy")
+            X = xp.pad(X, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+            padding = tuple(lo)
     Y = ops.conv2d(X, weight.data, _data(bias), stride, padding, dilation, groups)
 
     def back(g):
         gx, gw, gb = ops.conv2d_backward(g[None] if unbatched else g, X, weight.data, stride, padding, dilation,
                                          groups)
+        if crop is not None and gx is not None:
+            gx = gx[:, :, :crop[0], :crop[1]]
         return (gx[0] if unbatched else gx) if x.requires_grad else None, gw, gb if _needs(bias) else None
     return _result(Y[0] if unbatched else Y, (x, weight, bias), back, "ConvolutionBackward")
 
@@ -365,16 +380,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                              f"got {T.shape}")
         cdim = 1 if X.ndim > 1 else 0
         C = X.shape[cdim]
+        # a Tensor target stays in the graph: torch differentiates soft targets too
+        tt = target if isinstance(target, Tensor) else Tensor(T.astype(X.dtype, copy=False), _trusted=True)
         if label_smoothing:
-            T = T * (1 - label_smoothing) + label_smoothing / C
-        w = 1.0 if weight is None else np.asarray(_data(_t(weight))).reshape((C,) + (1,) * (X.ndim - cdim - 1))
-        loss = -(log_softmax(x, cdim) * Tensor(T * w, _trusted=True)).sum(dim=cdim)
+            tt = tt * (1 - label_smoothing) + label_smoothing / C
+        w = 1.0 if weight is None else np.asarray(_data(_t(weight)), X.dtype).reshape(
+            (C,) + (1,) * (X.ndim - cdim - 1))
+        loss = -(log_softmax(x, cdim) * (tt * w)).sum(dim=cdim)
         return _reduce(loss, reduction, "cross_entropy")
     if T.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: argument 'target' must hold integer class indices or float "
                         f"probabilities, got dtype {T.dtype}")
     if X.ndim == 1:      # one unbatched sample
-        return cross_entropy(x.reshape(1, -1), T.reshape(1), weight, ignore_index, reduction, label_smoothing)
+        return cross_entropy(x.reshape(1, -1), T.reshape(1), weight, ignore_index, reduction,
+                             label_smoothing).reshape(())
     if X.ndim > 2:       # (N, C, d...) -> (N*d, C)
         C = X.shape[1]
         if T.shape != (X.shape[0],) + X.shape[2:]:
@@ -415,13 +434,26 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of log-probabilities (N, C) at integer targets."""
+    """Negative log-likelihood of log-probabilities (N, C), (N, C, d1, ...) or (C,)
+    at integer targets (N,), (N, d1, ...) or ()."""
     x = _t(input)
     T = _data(target) if isinstance(target, Tensor) else np.asarray(target)
+    if T.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: argument 'target' must hold integer class indices, got dtype {T.dtype}")
+    if x.ndim == 1 and T.ndim == 0:      # one unbatched sample
+        return nll_loss(x.reshape(1, -1), T.reshape(1), weight, ignore_index, reduction).reshape(())
+    if x.ndim > 2 and T.shape == (x.shape[0],) + x.shape[2:]:     # (N, C, d...) -> (N*d, C)
+        moved = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, x.shape[1])
+        loss = nll_loss(moved, T.reshape(-1), weight, ignore_index, reduction)
+        return loss.reshape(T.shape) if reduction == "none" else loss
     if x.ndim != 2 or T.shape != (x.shape[0],):
-        raise ValueError(f"nll_loss: expected input (N, C) and target (N,), got {x.shape} and {T.shape}")
+        raise ValueError(f"nll_loss: expected input (N, C) [or (N, C, d1, ...)] and target (N,) [or (N, d1, ...)], "
+                         f"got {x.shape} and {T.shape}")
     N, C = x.shape
     valid = T != ignore_index
+    if valid.any() and (T[valid].min() < 0 or T[valid].max() >= C):
+        bad = T[valid].max() if T[valid].max() >= C else T[valid].min()
+        raise IndexError(f"nll_loss: target {int(bad)} is out of range for {C} classes")
     safe_t = np.where(valid, T, 0)
     w = np.ones(C, x.dtype) if weight is None else np.asarray(_data(_t(weight)), x.dtype)
     wt = w[safe_t] * valid
@@ -468,7 +500,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
     def back(g):
         gp = g * (P - Y) / np.maximum(P * (1 - P), eps)
-        return (gp * W if W is not None else gp, None)
+        gy = None if not y.requires_grad else g * (log_1p - log_p) * (1 if W is None else W)  # torch's target grad
+        return (gp * W if W is not None else gp, gy)
     out = _result(loss.astype(P.dtype, copy=False), (p, y), back, "BinaryCrossEntropyBackward")
     return _reduce(out, reduction, "binary_cross_entropy")
 
@@ -495,6 +528,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         gx = g * gx
         if W is not None:
             gx = gx * W
-        return (_unbroadcast(gx, X.shape), None)
+        gy = None
+        if y.requires_grad:   # torch differentiates in the target too
+            gy = g * (-X if PW is None else (PW - 1) * softplus_neg - X) * (1 if W is None else W)
+            gy = _unbroadcast(gy, Y.shape)
+        return (_unbroadcast(gx, X.shape), gy)
     out = _result(loss.astype(X.dtype, copy=False), (x, y), back, "BinaryCrossEntropyWithLogitsBackward")
     return _reduce(out, reduction, "binary_cross_entropy_with_logits")

@@ -37,8 +37,13 @@ class Optimizer:
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: parameters must be Tensors, got {type(p).__name__}")
+            if p._node is not None:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (one computed by an op); pass the "
+                                 f"leaf, or its .detach().requires_grad_()")
             if not p.requires_grad and not isinstance(p, Parameter):
                 raise ValueError(f"{name}: a parameter does not require grad; it would never be updated")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{name}: a parameter group holds the same parameter more than once")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
@@ -82,7 +87,16 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p, grad in self._params_with_grad(group):
-                self._update(p, grad, group, self.state.setdefault(id(p), {}))
+                state = self.state.setdefault(id(p), {})
+                data = p.data
+                if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
+                    # the fused kernels update C-contiguous memory in place: step a contiguous copy
+                    # and write it back, so a strided view is updated where it lies
+                    proxy = Tensor(np.ascontiguousarray(data), _trusted=True)
+                    self._update(proxy, grad, group, state)
+                    data[...] = proxy.data
+                else:
+                    self._update(p, grad, group, state)
         return loss
 
     def _update(self, p, grad, group, state):
