@@ -44,6 +44,7 @@ def backend_info() -> dict:
         "cuda_available": _backend._cuda is not None,
         "cuda_error": _backend.cuda_error or None,
         "gpu_name": None,
+        "allocator_tuned": _backend.allocator["applied"],
     }
     if _backend._cuda is not None:
         dev = _backend._cuda.device_info()

@@ -1,12 +1,22 @@
 """Loads the native extensions once and says why an optional one is missing."""
 from __future__ import annotations
 
+import os
 import warnings
 
 from . import _core
 
 if _core.isa_override_warning():
     warnings.warn(_core.isa_override_warning(), RuntimeWarning, stacklevel=2)
+
+# Training steps free and re-allocate the same multi-MB arrays every step; with
+# glibc's defaults those pages go back to the OS and are faulted in (zeroed)
+# again each time, about a quarter of a small CNN's step. Keep blocks up to
+# 64 MiB on the heap and up to 256 MiB of free heap. PYFASTNN_MALLOC_TUNING=0
+# leaves the process's allocator alone.
+allocator = {"applied": False, "mmap_threshold": 0, "trim_threshold": 0}
+if os.environ.get("PYFASTNN_MALLOC_TUNING", "1") != "0":
+    allocator = dict(_core.tune_allocator(64 << 20, 256 << 20))
 
 _cuda = None          # the CUDA module, only when it loaded and sees a GPU
 cuda_built = False    # whether the CUDA extension exists in this install

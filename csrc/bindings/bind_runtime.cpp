@@ -9,6 +9,7 @@
 #include "cpu/peak/peak.h"
 #include "runtime/cpu_info.h"
 #include "runtime/dispatch.h"
+#include "runtime/memory.h"
 #include "runtime/thread_pool.h"
 
 namespace py = pybind11;
@@ -72,6 +73,17 @@ void bind_runtime(py::module_& m) {
     if (n < 1) throw py::value_error("set_num_threads: argument 'n' must be >= 1, got " + std::to_string(n));
     set_num_threads(n);
   });
+  m.def(
+      "tune_allocator",
+      [](std::size_t mmap_threshold, std::size_t trim_threshold) {
+        const AllocatorTuning t = tune_allocator(mmap_threshold, trim_threshold);
+        py::dict d;
+        d["applied"] = t.applied;
+        d["mmap_threshold"] = t.mmap_threshold;
+        d["trim_threshold"] = t.trim_threshold;
+        return d;
+      },
+      py::arg("mmap_threshold"), py::arg("trim_threshold"));
   m.def("cpu_info", [] {
     const CpuInfo& c = cpu_info();
     py::dict d;

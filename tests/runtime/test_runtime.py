@@ -1,4 +1,5 @@
 """Dispatch, threads, fork safety and concurrent callers."""
+import json
 import os
 import subprocess
 import sys
@@ -123,3 +124,15 @@ def test_gil_released_during_long_call():
         stop.set()
         t.join()
     assert len(ticks) > 100
+
+
+def test_allocator_tuning_reported_and_can_be_turned_off():
+    code = "import pyfastnn, json; print(json.dumps(pyfastnn._backend.allocator))"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYFASTNN_MALLOC_TUNING": "0"})
+    on, off = json.loads(on.stdout), json.loads(off.stdout)
+    assert off == {"applied": False, "mmap_threshold": 0, "trim_threshold": 0}
+    if sys.platform.startswith("linux") and on["applied"]:
+        assert on["mmap_threshold"] == 64 << 20 and on["trim_threshold"] == 256 << 20
+    assert "allocator_tuned" in pyfastnn.backend_info()
