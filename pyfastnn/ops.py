@@ -133,10 +133,13 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _core.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
 
 
-def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1):
-    """Gradients of ``conv2d`` with respect to x, w and bias: ``(grad_x, grad_w, grad_b)``."""
+def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *, need_grad_x=True,
+                    need_grad_w=True):
+    """Gradients of ``conv2d`` with respect to x, w and bias: ``(grad_x, grad_w, grad_b)``.
+    A gradient whose ``need_*`` flag is False is not computed and comes back as None."""
     a = _cpu_only("conv2d_backward", grad_y=grad_y, x=x, w=w)
-    return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups)
+    return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups,
+                                 bool(need_grad_x), bool(need_grad_w))
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

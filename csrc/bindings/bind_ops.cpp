@@ -26,7 +26,8 @@ void bind_ops(py::module_& m) {
         "2-D convolution (cross-correlation), NCHW input, OIHW weights, like torch.nn.functional.conv2d");
   m.def("conv2d_backward", &ops::conv2d_backward, py::arg("grad_y"), py::arg("x"), py::arg("w"),
         py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
-        "Gradients of conv2d: (grad_x, grad_w, grad_b)");
+        py::arg("need_grad_x") = true, py::arg("need_grad_w") = true,
+        "Gradients of conv2d: (grad_x, grad_w, grad_b); a gradient not needed is None");
   m.def("activation", &ops::activation, py::arg("x"), py::arg("kind"));
   m.def("activation_backward", &ops::activation_backward, py::arg("grad_y"), py::arg("saved"), py::arg("kind"));
   m.def("dropout", &ops::dropout, py::arg("x"), py::arg("p"), py::arg("seed"));

@@ -107,22 +107,23 @@ py::array forward(const Checked& c, const void* bias) {
 }
 
 template <class T>
-py::tuple backward(const Checked& c, const py::array& gy) {
+py::tuple backward(const Checked& c, const py::array& gy, bool need_gx, bool need_gw) {
   const cpu::ConvGeometry& g = c.g;
-  py::array_t<T> gx({g.N, g.C, g.H, g.W});
-  py::array_t<T> gw({g.O, g.C / g.groups, g.KH, g.KW});
+  // A first layer's input needs no gradient: skipping grad_x skips its col2im / flipped convolution.
+  py::array_t<T> gx = need_gx ? py::array_t<T>({g.N, g.C, g.H, g.W}) : py::array_t<T>();
+  py::array_t<T> gw = need_gw ? py::array_t<T>({g.O, g.C / g.groups, g.KH, g.KW}) : py::array_t<T>();
   py::array_t<T> gb(std::vector<py::ssize_t>{static_cast<py::ssize_t>(g.O)});
   const T* gyp = static_cast<const T*>(gy.data());
   const T* x = static_cast<const T*>(c.x.data());
   const T* w = static_cast<const T*>(c.w.data());
-  T* gxp = gx.mutable_data();
-  T* gwp = gw.mutable_data();
+  T* gxp = need_gx ? gx.mutable_data() : nullptr;
+  T* gwp = need_gw ? gw.mutable_data() : nullptr;
   T* gbp = gb.mutable_data();
   {
     py::gil_scoped_release release;
     cpu::conv2d_backward<T>(g, gyp, x, w, gxp, gwp, gbp, get_num_threads());
   }
-  return py::make_tuple(gx, gw, gb);
+  return py::make_tuple(need_gx ? py::object(gx) : py::none(), need_gw ? py::object(gw) : py::none(), gb);
 }
 
 }  // namespace
@@ -143,7 +144,7 @@ py::array conv2d(const py::object& x, const py::object& w, const py::object& bia
 
 py::tuple conv2d_backward(const py::object& grad_y, const py::object& x, const py::object& w,
                           const py::object& stride, const py::object& padding, const py::object& dilation,
-                          const py::object& groups) {
+                          const py::object& groups, bool need_grad_x, bool need_grad_w) {
   const std::string op = "conv2d_backward";
   Checked c = check_conv(op, x, w, stride, padding, dilation, groups);
   py::array gy = require_array(op, "grad_y", grad_y);
@@ -155,8 +156,8 @@ py::tuple conv2d_backward(const py::object& grad_y, const py::object& x, const p
                               std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " + std::to_string(g.OW) +
                               "), got " + shape_str(gy));
   gy = c_contiguous(gy);
-  if (c.dt == DType::f32) return backward<float>(c, gy);
-  return backward<double>(c, gy);
+  if (c.dt == DType::f32) return backward<float>(c, gy, need_grad_x, need_grad_w);
+  return backward<double>(c, gy, need_grad_x, need_grad_w);
 }
 
 }  // namespace ops

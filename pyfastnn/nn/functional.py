@@ -132,10 +132,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     def back(g):
         gx, gw, gb = ops.conv2d_backward(g[None] if unbatched else g, X, weight.data, stride, padding, dilation,
-                                         groups)
+                                         groups, need_grad_x=x.requires_grad, need_grad_w=weight.requires_grad)
         if crop is not None and gx is not None:
             gx = gx[:, :, :crop[0], :crop[1]]
-        return (gx[0] if unbatched else gx) if x.requires_grad else None, gw, gb if _needs(bias) else None
+        return (gx[0] if unbatched and gx is not None else gx), gw, gb if _needs(bias) else None
     return _result(Y[0] if unbatched else Y, (x, weight, bias), back, "ConvolutionBackward")
 
 
