@@ -138,7 +138,7 @@ def test_backward_skips_gradients_not_needed(need_x, need_w):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 4, 9, 8)).astype(np.float32)
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((3, 6, 4, 6)).astype(np.float32)
+    gy = rng.standard_normal((3, 6, 5, 6)).astype(np.float32)
     full = ops.conv2d_backward(gy, x, w, stride=(2, 1), padding=(1, 0), groups=2)
     part = ops.conv2d_backward(gy, x, w, stride=(2, 1), padding=(1, 0), groups=2, need_grad_x=need_x,
                                need_grad_w=need_w)
