@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cpu/conv/conv_kernels.h"
@@ -290,9 +291,15 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
           wt[static_cast<std::size_t>((gi * K + k) * Og + o)] = w[(gi * Og + o) * K + k];
   const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw_parts0 ? 1 : 0));
   return for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int part) {
-    std::vector<T> col(static_cast<std::size_t>(K * max_cols)), gyc(static_cast<std::size_t>(Og * max_cols));
+    // Scratch only for the GEMM paths, left uninitialised: zero-filling megabytes that a
+    // small-K weight gradient never touches cost more than the gradient itself.
+    const bool gemm_paths = gx || (gw_parts0 && !small_k);
+    std::unique_ptr<T[]> col_buf(gemm_paths ? new T[static_cast<std::size_t>(K * max_cols)] : nullptr);
+    std::unique_ptr<T[]> gyc_buf(gemm_paths ? new T[static_cast<std::size_t>(Og * max_cols)] : nullptr);
+    T* const col = col_buf.get();
+    T* const gyc = gyc_buf.get();
     std::vector<std::vector<T>> xbuf(static_cast<std::size_t>(per_batch));
-    std::vector<T> gxpad(static_cast<std::size_t>(L.size * per_batch));
+    std::vector<T> gxpad(gx && !L.in_place ? static_cast<std::size_t>(L.size * per_batch) : 0);
     T* acc = gw_parts0 ? (part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size) : nullptr;
     for (std::int64_t nb = n0; nb < n1; nb += per_batch) {
       const std::int64_t m = std::min(per_batch, n1 - nb);
@@ -314,26 +321,26 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
           const std::int64_t pc = std::min(pchunk, P - p0), cols = m * pc;
           for (std::int64_t o = 0; o < Og; ++o)
             for (std::int64_t j = 0; j < m; ++j)
-              std::memcpy(gyc.data() + o * cols + j * pc, gy + ((nb + j) * g.O + gi * Og + o) * P + p0,
+              std::memcpy(gyc + o * cols + j * pc, gy + ((nb + j) * g.O + gi * Og + o) * P + p0,
                           sizeof(T) * pc);
           if (gemm_gw) {
             for (std::int64_t j = 0; j < m; ++j)
               ck.unfold_stride1(K, pc, xpad[static_cast<std::size_t>(j)], L.row_offset.data(), L.Wp, g.OW, p0,
-                                col.data() + j * pc, cols);
+                                col + j * pc, cols);
             GemmB<T> b;
-            b.matrix = StridedMatrix{col.data(), 1, cols};
+            b.matrix = StridedMatrix{col, 1, cols};
             GemmEpilogue<T> ep;
             ep.accumulate = true;
-            gemm_ex<T>(Og, K, cols, StridedMatrix{gyc.data(), cols, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
+            gemm_ex<T>(Og, K, cols, StridedMatrix{gyc, cols, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
           }
           if (gx) {
             GemmB<T> b;
-            b.matrix = StridedMatrix{gyc.data(), cols, 1};
-            gemm_ex<T>(K, cols, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col.data(), cols,
+            b.matrix = StridedMatrix{gyc, cols, 1};
+            gemm_ex<T>(K, cols, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col, cols,
                        GemmEpilogue<T>{}, gemm_threads);
             for (std::int64_t j = 0; j < m; ++j) {
               T* dst = gx_acc ? gx_acc + j * L.size : gx + ((nb + j) * g.C + gi * Cg) * g.in_plane();
-              ck.fold_stride1_add(K, pc, col.data() + j * pc, cols, dst, L.row_offset.data(), L.Wp, g.OW, p0);
+              ck.fold_stride1_add(K, pc, col + j * pc, cols, dst, L.row_offset.data(), L.Wp, g.OW, p0);
             }
           }
         }

@@ -78,49 +78,91 @@ void conv_direct_small_k(const ConvGeometry& g, std::int64_t Wp, const T* xpad, 
   }
 }
 
+// acc[o][k] += gy_o * x(shifted by tap k), for one vector of output pixels.
+template <class T, int OB, int KB>
+__attribute__((always_inline)) inline void weight_grad_step(Vec<T> (&acc)[OB][KB], const Vec<T> (&gv)[OB],
+                                                           const T* const (&xk)[KB], std::int64_t at) {
+#pragma GCC unroll 16
+  for (int k = 0; k < KB; ++k) {
+    const Vec<T> xv = Vec<T>::load(xk[k] + at);
+#pragma GCC unroll 4
+    for (int o = 0; o < OB; ++o) acc[o][k] = Vec<T>::fma(gv[o], xv, acc[o][k]);
+  }
+}
+
+// One (OB channels x KB taps) block of the weight gradient over a whole
+// image. KB is a compile-time constant and every index is hoisted so the
+// OB*KB accumulators stay in registers (with a runtime tap count and
+// geometry read through the struct, GCC kept them on the stack: 5x slower).
+template <class T, int OB, int KB>
+inline void weight_grad_block(const ConvGeometry& g, std::int64_t Wp, const T* xpad, const std::int64_t* offsets,
+                              const T* gy, int ob, std::int64_t o0, std::int64_t k0, std::int64_t K, T* gw) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  const std::int64_t OH = g.OH, OW = g.OW;
+  const int tail = static_cast<int>(OW % W);
+  const std::int64_t full = OW - tail;
+  V acc[OB][KB];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 16
+    for (int k = 0; k < KB; ++k) acc[o][k] = V::zero();
+  const T* plane[OB];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) plane[o] = gy + (o0 + (o < ob ? o : 0)) * OH * OW;   // a missing channel repeats
+  for (std::int64_t oy = 0; oy < OH; ++oy) {
+    const T* xk[KB];
+#pragma GCC unroll 16
+    for (int k = 0; k < KB; ++k) xk[k] = xpad + offsets[k] + oy * Wp;
+    const std::int64_t row = oy * OW;
+    for (std::int64_t ox = 0; ox < full; ox += W) {
+      V gv[OB];
+#pragma GCC unroll 4
+      for (int o = 0; o < OB; ++o) gv[o] = V::load(plane[o] + row + ox);
+      weight_grad_step<T, OB, KB>(acc, gv, xk, ox);
+    }
+    if (tail) {
+      // Lanes past the row are zero, so whatever x holds there adds nothing.
+      V gv[OB];
+#pragma GCC unroll 4
+      for (int o = 0; o < OB; ++o) gv[o] = V::load_partial(plane[o] + row + full, tail);
+      weight_grad_step<T, OB, KB>(acc, gv, xk, full);
+    }
+  }
+  for (int o = 0; o < ob; ++o)
+    for (int k = 0; k < KB; ++k) {
+      alignas(64) T lanes[W];
+      acc[o][k].store(lanes);
+      T sum = 0;
+      for (int l = 0; l < W; ++l) sum += lanes[l];
+      gw[(o0 + o) * K + k0 + k] += sum;
+    }
+}
+
 // gw_g (Og x K) += sum over output pixels of gy_g[o][p] * unfold(xpad)[k][p],
 // for one image and group, small K: each (o, k) is a dot product of a
 // grad_y plane with a shifted input plane, accumulated in vector lanes
-// (OB channels x KB taps at a time) and reduced once per image.
+// (OB channels x up to KB taps at a time) and reduced once per image.
 template <class T>
 void conv_direct_small_k_weight_grad(const ConvGeometry& g, std::int64_t Wp, const T* xpad,
                                      const std::int64_t* row_offset, const T* gy, T* gw) {
-  using V = Vec<T>;
-  constexpr int W = V::size, OB = 2, KB = 8;
+  constexpr int OB = 2, KB = 9;   // 18 accumulators: a 3x3 single-channel kernel in one pass over grad_y
   const std::int64_t K = g.k_rows(), Og = g.o_per_group();
   for (std::int64_t o0 = 0; o0 < Og; o0 += OB) {
     const int ob = static_cast<int>(std::min<std::int64_t>(OB, Og - o0));
     for (std::int64_t k0 = 0; k0 < K; k0 += KB) {
-      const int kb = static_cast<int>(std::min<std::int64_t>(KB, K - k0));
-      V acc[OB][KB];
-      for (int o = 0; o < OB; ++o)
-        for (int k = 0; k < KB; ++k) acc[o][k] = V::zero();
-      for (std::int64_t oy = 0; oy < g.OH; ++oy) {
-        for (std::int64_t ox = 0; ox < g.OW; ox += W) {
-          const int n = static_cast<int>(std::min<std::int64_t>(W, g.OW - ox));
-          V gv[OB];
-          for (int o = 0; o < OB; ++o) {
-            const T* src = gy + ((o0 + (o < ob ? o : 0)) * g.OH + oy) * g.OW + ox;
-            // Lanes past the row are zero, so whatever x holds there adds nothing.
-            gv[o] = o < ob ? (n == W ? V::load(src) : V::load_partial(src, n)) : V::zero();
-          }
-          const T* xrow = xpad + oy * Wp + ox;
-#pragma GCC unroll 8
-          for (int k = 0; k < KB; ++k) {
-            if (k >= kb) break;
-            const V xv = V::load(xrow + row_offset[k0 + k]);
-            for (int o = 0; o < OB; ++o) acc[o][k] = V::fma(gv[o], xv, acc[o][k]);
-          }
-        }
+      const std::int64_t* offs = row_offset + k0;
+      switch (std::min<std::int64_t>(KB, K - k0)) {
+#define PFN_WGRAD_CASE(kb) \
+  case kb:                 \
+    weight_grad_block<T, OB, kb>(g, Wp, xpad, offs, gy, ob, o0, k0, K, gw); \
+    break;
+        PFN_WGRAD_CASE(9) PFN_WGRAD_CASE(8) PFN_WGRAD_CASE(7) PFN_WGRAD_CASE(6) PFN_WGRAD_CASE(5)
+        PFN_WGRAD_CASE(4) PFN_WGRAD_CASE(3) PFN_WGRAD_CASE(2) PFN_WGRAD_CASE(1)
+#undef PFN_WGRAD_CASE
+        default:
+          break;
       }
-      for (int o = 0; o < ob; ++o)
-        for (int k = 0; k < kb; ++k) {
-          alignas(64) T lanes[W];
-          acc[o][k].store(lanes);
-          T sum = 0;
-          for (int l = 0; l < W; ++l) sum += lanes[l];
-          gw[(o0 + o) * K + k0 + k] += sum;
-        }
     }
   }
 }
