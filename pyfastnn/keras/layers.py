@@ -251,12 +251,13 @@ class Conv2D(Layer):
             outs.append((size + 2 * p - (k - 1) * d - 1) // s + 1)
         return (outs[0], outs[1], self.filters)
 
-    def call_nchw(self, x, training=False):
+    def call_nchw(self, x, training=False, skip_activation=False):
         if x.shape[1] != self.conv.in_channels:
             raise ValueError(f"Conv2D '{self.name}': expected {self.conv.in_channels} input channels, got "
                              f"{x.shape[1]}")
         self.conv.padding = self._pads(x.shape[2], x.shape[3])
-        return _apply_activation(self.conv(x), self.activation)
+        y = self.conv(x)
+        return y if skip_activation else _apply_activation(y, self.activation)
 
     def _keras_weights(self):
         w = self.conv.weight

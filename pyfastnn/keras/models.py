@@ -16,7 +16,7 @@ from ..serialization import save as _save
 from ..tensor import Tensor
 from . import losses as _losses
 from . import optimizers as _optimizers
-from .layers import Activation, Dense, Dropout, InputLayer, Layer, _auto_name
+from .layers import Activation, Conv2D, Dense, Dropout, InputLayer, Layer, MaxPooling2D, _auto_name
 
 __all__ = ["Sequential", "Model", "History", "load_model"]
 
@@ -144,13 +144,23 @@ class Sequential(Layer):
         layers = self.layers
         shape = tuple(x.shape[1:])
         logits, final = None, None
+        pending_relu = None
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
+            if pending_relu is not None:      # a relu Conv2D's activation, moved after its MaxPooling2D
+                x, pending_relu = F.relu(layer.call_nchw(x, training)), None
+                shape = layer._ensure_built(shape)
+                continue
             if hasattr(layer, "call_nchw") and x.ndim == 4:
                 if not nchw:
                     x, nchw = x.permute(0, 3, 1, 2).contiguous(), True
                 shape = layer._ensure_built(shape)
-                x = layer.call_nchw(x, training)
+                nxt = layers[i + 1] if not last else None
+                if isinstance(layer, Conv2D) and layer.activation == "relu" and type(nxt) is MaxPooling2D:
+                    # max and relu commute: pool first, and relu touches a quarter of the data
+                    x, pending_relu = layer.call_nchw(x, training, skip_activation=True), layer
+                else:
+                    x = layer.call_nchw(x, training)
                 if x.ndim != 4:
                     nchw = False
                 continue

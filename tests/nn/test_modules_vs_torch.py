@@ -1296,3 +1296,23 @@ def test_dtype_errors():
         nn.LSTM(3, 2)(np.ones((2, 1, 3), np.int32))
     with pytest.raises(ValueError):
         nn.Linear(3, 2).to("tpu")
+
+
+def test_sequential_pools_before_relu_with_identical_values_and_gradients():
+    """Sequential runs ReLU -> MaxPool2d as pool-then-relu; that must change nothing, bit for bit."""
+    rng = np.random.default_rng(11)
+    seq = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.MaxPool2d(2))
+    x = pyfastnn.tensor(rng.standard_normal((4, 2, 9, 9)).astype(np.float32), requires_grad=True)
+    x.data[0, 0] = -5.0                                  # whole windows <= 0 after the conv, ties at zero
+    y_fused = seq(x)
+    g = rng.standard_normal(y_fused.shape).astype(np.float32)
+    (y_fused * pyfastnn.tensor(g)).sum().backward()
+    fused_grads = [x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in seq.parameters()]
+    x.grad = None
+    seq.zero_grad()
+    y_plain = seq[2](seq[1](seq[0](x)))                  # the modules one by one
+    (y_plain * pyfastnn.tensor(g)).sum().backward()
+    plain_grads = [x.grad.numpy()] + [p.grad.numpy() for p in seq.parameters()]
+    np.testing.assert_array_equal(y_fused.numpy(), y_plain.numpy())
+    for a, b in zip(fused_grads, plain_grads):
+        np.testing.assert_array_equal(a, b)
