@@ -13,7 +13,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward", "grad", "gradcheck"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward", "grad", "gradcheck",
+           "queue_callback"]
 
 
 class _GradMode(threading.local):
@@ -106,7 +107,9 @@ class Node:
 
 
 def _topological_order(root):
-    """Tensors with a graph node, each after every tensor computed from it."""
+    """The graph's tensors (with a node, or leaves that require grad), each after
+    every tensor computed from it: a leaf comes after all its uses, so its
+    gradient is complete, and delivered once, when the walk reaches it."""
     order, seen = [], set()
     stack = [(root, False)]
     while stack:
@@ -118,11 +121,22 @@ def _topological_order(root):
             continue
         seen.add(id(t))
         stack.append((t, True))
+        if t._node is None:
+            continue
         for p in t._node.inputs:
-            if p is not None and p._node is not None and id(p) not in seen:
+            if p is not None and id(p) not in seen and (p._node is not None or p.requires_grad):
                 stack.append((p, False))
     order.reverse()
     return order
+
+
+_final_callbacks = []
+
+
+def queue_callback(fn):
+    """Runs fn() once the backward pass in progress has finished (DistributedDataParallel
+    waits for its last gradient bucket there)."""
+    _final_callbacks.append(fn)
 
 
 def _freed(_grad):
@@ -178,27 +192,37 @@ def backward(root, grad_output=None, retain_graph=False, _only=None):
         g = g.astype(root.dtype, copy=True)   # never alias the caller's array into a .grad
     if root._node is None:  # a leaf
         deliver(root, g)
+        for hook in (getattr(root, "_grad_hooks", None) or ()) if _only is None else ():
+            hook(root)
         return
     grads = {id(root): g}
-    for t in _topological_order(root):
-        g = grads.pop(id(t), None)
-        if g is None:
-            continue
-        if (t._retain if _only is None else id(t) in _only):
-            deliver(t, g)
-        node = t._node
-        input_grads = node.backward(g)
-        if not retain_graph:
-            node.backward = _freed
-        for p, gp in zip(node.inputs, input_grads):
-            if p is None or gp is None or not p.requires_grad:
+    try:
+        for t in _topological_order(root):
+            g = grads.pop(id(t), None)
+            if g is None:
                 continue
-            if p._node is None:
-                deliver(p, gp)
-            else:
+            node = t._node
+            if node is None:          # a leaf: every use has contributed
+                deliver(t, g)
+                if _only is None:
+                    for hook in getattr(t, "_grad_hooks", None) or ():
+                        hook(t)
+                continue
+            if (t._retain if _only is None else id(t) in _only):
+                deliver(t, g)
+            input_grads = node.backward(g)
+            if not retain_graph:
+                node.backward = _freed
+            for p, gp in zip(node.inputs, input_grads):
+                if p is None or gp is None or not p.requires_grad:
+                    continue
                 k = id(p)
                 prev = grads.get(k)
                 grads[k] = gp if prev is None else prev + gp
+    finally:
+        if _only is None:
+            while _final_callbacks:
+                _final_callbacks.pop(0)()
 
 
 def grad(output, inputs, grad_output=None, retain_graph=False):

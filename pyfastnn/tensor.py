@@ -147,7 +147,7 @@ def _basic_index(idx):
 
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation."""
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain", "_grad_hooks", "__weakref__")
     __array_ufunc__ = None      # numpy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, *, _trusted=False):
@@ -216,6 +216,16 @@ class Tensor:
             raise RuntimeError("requires_grad_: use detach() to cut a non-leaf tensor from its graph")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs after backward() has added this leaf's complete gradient to .grad."""
+        if self._node is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors have an accumulated .grad")
+        hooks = getattr(self, "_grad_hooks", None)
+        if hooks is None:
+            hooks = self._grad_hooks = []
+        hooks.append(hook)
+        return hook
 
     def retain_grad(self):
         """Keeps .grad on a non-leaf tensor after backward()."""

@@ -1081,3 +1081,22 @@ def test_item_and_conversions():
     with pytest.raises(ValueError):
         pyfastnn.tensor(np.ones(2)).item()
     assert pyfastnn.tensor(np.array([[1, 2]])).tolist() == [[1, 2]]
+
+
+def test_post_accumulate_hook_sees_the_complete_gradient_once():
+    w = pyfastnn.tensor(np.ones(3), requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
+    order = []
+    pyfastnn.autograd.queue_callback(lambda: order.append("never: queued outside backward runs at the next one"))
+    order.clear()
+    y = (w * 2).sum() + (w * 3).sum() + w.sum()            # three uses of one leaf
+    y.backward()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], [6.0, 6.0, 6.0])
+    done = []
+    w.register_post_accumulate_grad_hook(lambda t: pyfastnn.autograd.queue_callback(lambda: done.append(True)))
+    (w * w).sum().backward()
+    assert done == [True] and len(seen) == 2
+    with pytest.raises(RuntimeError, match="leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
