@@ -9,6 +9,12 @@ import numpy as np
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
 
 
+def _nonzero_rank():
+    import sys
+    comm = sys.modules.get("pyfastnn.distributed.comm")
+    return comm is not None and comm.is_initialized() and comm.rank() != 0
+
+
 class Callback:
     model = None
 
@@ -92,6 +98,8 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if _nonzero_rank():        # in a multi-rank job rank 0 writes the checkpoints
+            return
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             if self.monitor not in logs:

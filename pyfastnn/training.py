@@ -252,29 +252,56 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
     model.stop_training = False
     history = {}
     n = len(x)
-    steps = (n + batch_size - 1) // batch_size
+    dist = _distributed()
+    net, world, rank = model, 1, 0
+    if dist is not None:
+        # batch_size is per rank (per replica, as in Keras and torch DDP); a global
+        # batch of batch_size * world samples is split across the ranks.
+        net, world, rank = _ddp_of(model), dist.world_size(), dist.rank()
+        if rank != 0:
+            verbose = 0
+    global_batch = batch_size * world
+    steps = (n + global_batch - 1) // global_batch
     for cb in callbacks:
         cb.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
         model.train()
-        order = generator().permutation(n) if shuffle else None
+        order = generator().permutation(n) if shuffle else None   # the same on every rank (same seed)
         bar = _Progress(verbose, steps, epoch + 1, epochs)
-        total, outs, targets = 0.0, [], []
-        for step, idx in enumerate(_batches(n, batch_size, order), 1):
+        total, seen, outs, targets = 0.0, 0, [], []
+        for step, gidx in enumerate(_batches(n, global_batch, order), 1):
+            if dist is not None:
+                gidx = np.arange(n)[gidx] if isinstance(gidx, slice) else gidx
+                idx = np.array_split(gidx, world)[rank]           # sizes differ by at most one
+                net.grad_scale = world * len(idx) / len(gidx)
+                if len(idx) == 0:                                 # a last batch smaller than the world
+                    c.optimizer.zero_grad()
+                    net.sync_without_backward()
+                    c.optimizer.step()
+                    continue
+            else:
+                idx = gidx
             xb, yb = x[idx], y[idx]
-            out = model(Tensor(xb, _trusted=True))
+            out = net(Tensor(xb, _trusted=True))
             loss = c.loss(out, yb)
             c.optimizer.zero_grad()
             loss.backward()
             c.optimizer.step()
-            value = float(loss.data)
-            total += value * len(xb)
+            total += float(loss.data) * len(xb)
+            seen += len(xb)
             if c.metrics:
                 outs.append(out.data)
                 targets.append(yb)
-            bar.update(step, total / min(step * batch_size, n))
+            bar.update(step, total / max(seen, 1))
+        if dist is not None:
+            sums = dist.all_reduce(np.array([total, seen], np.float64), check=False)
+            total = float(sums[0])
+            if c.metrics:
+                gathered = dist.all_gather_object((outs, targets))
+                outs = [o for part, _ in gathered for o in part]
+                targets = [t for _, part in gathered for t in part]
         logs = {"loss": total / max(n, 1)}
         if c.metrics and outs:
             logs.update(_metric_logs(c, np.concatenate(targets), np.concatenate(outs)))
@@ -292,6 +319,27 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
     return history
 
 
+def _distributed():
+    """The process group's module when a multi-rank job is initialized, else None."""
+    import sys
+    comm = sys.modules.get("pyfastnn.distributed.comm")
+    if comm is None or not comm.is_initialized() or comm.world_size() < 2:
+        return None
+    return comm
+
+
+def _ddp_of(model):
+    """One DistributedDataParallel per model, made on first use (it broadcasts rank 0's weights)."""
+    from .distributed import DistributedDataParallel
+    if isinstance(model, DistributedDataParallel):
+        return model
+    ddp = model.__dict__.get("_ddp")
+    if ddp is None:
+        ddp = DistributedDataParallel(model)
+        object.__setattr__(model, "_ddp", ddp)
+    return ddp
+
+
 def _forward_all(model, x, batch_size):
     was_training = model.training
     model.eval()
@@ -304,14 +352,27 @@ def _forward_all(model, x, batch_size):
 
 
 def evaluate(model, x, y=None, batch_size=256, verbose=0):
+    """Loss and metrics over (x, y); in a multi-rank job each rank takes a
+    contiguous share of the samples and the results are reduced, so every
+    rank returns the same numbers."""
     c = _compiled(model, "evaluate")
     x, y = _check_pair(x, y, "evaluate")
+    n = len(x)
+    dist = _distributed()
+    if dist is not None:
+        share = np.array_split(np.arange(n), dist.world_size())[dist.rank()]
+        x, y = x[share], y[share]
     total, outs = 0.0, []
     for out, idx in zip(_forward_all(model, x, batch_size), _batches(len(x), batch_size)):
         with no_grad():
             total += float(c.loss(Tensor(out, _trusted=True), y[idx]).data) * len(out)
         outs.append(out)
-    logs = {"loss": total / max(len(x), 1)}
+    if dist is not None:
+        total = float(dist.all_reduce(np.array([total], np.float64), check=False)[0])
+        gathered = dist.all_gather_object((outs, y))
+        outs = [o for part, _ in gathered for o in part]
+        y = np.concatenate([part for _, part in gathered])
+    logs = {"loss": total / max(n, 1)}
     if outs:
         logs.update(_metric_logs(c, y, np.concatenate(outs)))
     if verbose:

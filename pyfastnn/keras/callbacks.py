@@ -18,6 +18,8 @@ class ModelCheckpoint(_cb.ModelCheckpoint):
         if self.save_weights_only:
             return super().on_epoch_end(epoch, logs)
         logs = logs or {}
+        if _cb._nonzero_rank():
+            return
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             if self.monitor not in logs:
