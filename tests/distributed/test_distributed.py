@@ -103,3 +103,15 @@ def test_requires_init():
         dist.DistributedDataParallel(nn.Linear(2, 2))
     with pytest.raises(RuntimeError, match="init"):
         dist.all_reduce(np.ones(2))
+
+
+def test_digits_cnn_example_runs_distributed():
+    pytest.importorskip("sklearn")
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    root = os.path.dirname(os.path.dirname(HERE))
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, os.path.join(root, "examples", "digits_cnn.py"),
+                           "--distributed", "--epochs", "4"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("test accuracy") == 1 and "2 ranks" in proc.stdout
+    import re
+    assert float(re.search(r"test accuracy ([0-9.]+)", proc.stdout).group(1)) > 0.85
