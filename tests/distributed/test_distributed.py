@@ -49,6 +49,13 @@ def test_twenty_steps_bit_identical_and_equal_to_one_process(tmp_path):
     p0, p1 = (np.load(tmp_path / f"params_{r}.npz") for r in range(2))
     for k in p0.files:
         np.testing.assert_array_equal(p0[k], p1[k])          # bit-identical on both ranks
+    again = tmp_path / "again"
+    again.mkdir()
+    proc, _ = mpirun("steps", again)
+    assert proc.returncode == 0, proc.stderr
+    rerun = np.load(again / "params_0.npz")
+    for k in p0.files:
+        np.testing.assert_array_equal(p0[k], rerun[k])       # and bit-identical from run to run
     # one process on the same global batches of 16
     net = mpi_worker.model()
     opt = pyfastnn.optim.Adam(net.parameters(), lr=1e-2)
