@@ -59,10 +59,11 @@ def train():
     model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
     results = {}
-    for overlap in ((True, False) if distributed else (None,)):
+    configs = [(False, 25), (True, 25), (True, 0.25), (False, 0.25)] if distributed else [(None, None)]
+    for overlap, bucket_mb in configs:
         net = model
         if distributed:
-            net = dist.DistributedDataParallel(model, overlap=overlap)
+            net = dist.DistributedDataParallel(model, bucket_mb=bucket_mb, overlap=overlap)
         opt = pyfastnn.optim.Adam(model.parameters())
         rng = np.random.default_rng(rank)
         x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
@@ -76,14 +77,15 @@ def train():
             opt.step()
             if i >= 10:
                 times.append(time.perf_counter() - t)
-        results[overlap] = statistics.median(times)
+        results[(overlap, bucket_mb, len(getattr(net, "_buckets", ())))] = statistics.median(times)
         if distributed:   # drop this wrapper's hooks before the next one
             for p in model.parameters():
                 p._grad_hooks = []
     if rank == 0:
-        for overlap, step in results.items():
+        for (overlap, bucket_mb, nb), step in results.items():
             label = f"{world} ranks x {pyfastnn.get_num_threads()} thread(s)" + (
-                "" if overlap is None else (", overlapped buckets" if overlap else ", reduce after backward"))
+                "" if overlap is None else f", {nb} bucket(s) of <= {bucket_mb} MB, " + (
+                    "reductions overlapped with backward" if overlap else "reduced after backward"))
             print(f"tutorial CNN, batch 64 per rank: {label}: {step * 1e3:.2f} ms/step, "
                   f"{64 * world / step:.0f} samples/s")
 

@@ -119,7 +119,9 @@ class DistributedDataParallel(Module):
             flat *= scale
         if _comm.world_size() > 1:
             MPI = _comm._state.mpi
-            if self.overlap:
+            # The last bucket (the first layers) completes when backward is over: nothing is left to
+            # overlap with it, and a blocking reduction is cheaper than Iallreduce + Wait.
+            if self.overlap and bucket is not self._buckets[-1]:
                 bucket.request = _comm._state.comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
             else:
                 _comm._state.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
