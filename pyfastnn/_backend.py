@@ -1,6 +1,8 @@
 """Loads the native extensions once and says why an optional one is missing."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import warnings
 
@@ -21,20 +23,20 @@ if os.environ.get("PYFASTNN_MALLOC_TUNING", "1") != "0":
 _cuda = None          # the CUDA module, only when it loaded and sees a GPU
 cuda_built = False    # whether the CUDA extension exists in this install
 cuda_error = ""       # why _cuda is None
-try:
-    from . import _cuda as _cuda_module
-except ModuleNotFoundError:
+if importlib.util.find_spec(f"{__package__}._cuda") is None:
     cuda_error = "the CUDA extension was not built (no nvcc at build time, or PYFASTNN_CUDA=OFF)"
-except ImportError as exc:
-    cuda_built = True
-    cuda_error = f"the CUDA extension could not be loaded: {exc}"
 else:
     cuda_built = True
-    _dev = _cuda_module.device_info()
-    if _dev["device_count"] > 0:
-        _cuda = _cuda_module
+    try:
+        _cuda_module = importlib.import_module(f"{__package__}._cuda")
+    except ImportError as exc:
+        cuda_error = f"the CUDA extension could not be loaded: {exc}"
     else:
-        cuda_error = f"no usable GPU: {_dev['error'] or 'no CUDA device'}"
+        _dev = _cuda_module.device_info()
+        if _dev["device_count"] > 0:
+            _cuda = _cuda_module
+        else:
+            cuda_error = f"no usable GPU: {_dev['error'] or 'no CUDA device'}"
 
 
 def require_cuda(op: str):
