@@ -35,6 +35,11 @@ struct Vec<float> {
   static Vec load_partial(const float* p, int n) {
     return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p)};
   }
+  // Lanes [lo, hi) from p[lo..hi), the rest zero; masked-off lanes are never read.
+  static constexpr bool has_lane_range = true;
+  static Vec load_lanes(const float* p, int lo, int hi) {
+    return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << hi) - (1u << lo)), p)};
+  }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
