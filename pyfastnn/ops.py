@@ -57,6 +57,17 @@ def _device_of(op: str, **arrays) -> str:
     return kinds.pop() if kinds else "cpu"
 
 
+def _scalar(op: str, name: str, value, kind=float):
+    """A Python number for a scalar argument; anything else is a TypeError naming the op and argument."""
+    if not isinstance(value, (str, bytes)):
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    what = "an int" if kind is int else "a real number"
+    raise TypeError(f"{op}: argument '{name}' must be {what}, got {type(value).__name__} {value!r}")
+
+
 def _check_activation(op: str, activation):
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', "
@@ -281,7 +292,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     a = _cpu_only("layer_norm", x=x, weight=weight, bias=bias)
     n = _normalized_size("layer_norm", a["x"], normalized_shape)
-    return _core.layer_norm(a["x"], n, a["weight"], a["bias"], float(eps))
+    return _core.layer_norm(a["x"], n, a["weight"], a["bias"], _scalar("layer_norm", "eps", eps))
 
 
 def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
@@ -300,14 +311,17 @@ def cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0):
     ignore_index (PyTorch's CrossEntropyLoss with class indices), with optional
     label smoothing. logits (N, C) float; target (N,) integer. Returns a float."""
     a = _cpu_only("cross_entropy", logits=logits, target=target)
-    return _core.cross_entropy(a["logits"], a["target"], int(ignore_index), float(label_smoothing))
+    return _core.cross_entropy(a["logits"], a["target"], _scalar("cross_entropy", "ignore_index", ignore_index, int),
+                               _scalar("cross_entropy", "label_smoothing", label_smoothing))
 
 
 def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label_smoothing=0.0):
     """Gradient of cross_entropy with respect to the logits, times `grad`."""
     a = _cpu_only("cross_entropy_backward", logits=logits, target=target)
-    return _core.cross_entropy_backward(a["logits"], a["target"], float(grad), int(ignore_index),
-                                        float(label_smoothing))
+    op = "cross_entropy_backward"
+    return _core.cross_entropy_backward(a["logits"], a["target"], _scalar(op, "grad", grad),
+                                        _scalar(op, "ignore_index", ignore_index, int),
+                                        _scalar(op, "label_smoothing", label_smoothing))
 
 
 # ------------------------------------------------------------------- dropout
@@ -321,17 +335,20 @@ def dropout(x, p=0.5, training=True, seed=None):
     is drawn from the generator that ``manual_seed`` sets.
     """
     x = _cpu_only("dropout", x=x)["x"]
+    p = _scalar("dropout", "p", p)
+    if not 0.0 <= p <= 1.0:   # checked in eval mode too, as torch does
+        raise ValueError(f"dropout: argument 'p' must be in [0, 1], got {p}")
     if not training or p == 0:
         return x, np.ones(np.shape(x), np.uint8)
     if seed is None:
         seed = int(_generator().integers(0, 2**63))
-    return _core.dropout(x, float(p), int(seed) & (2**64 - 1))
+    return _core.dropout(x, p, _scalar("dropout", "seed", seed, int) & (2**64 - 1))
 
 
 def dropout_backward(grad_y, mask, p=0.5):
     """grad_y * mask / (1 - p)."""
     a = _cpu_only("dropout_backward", grad_y=grad_y, mask=mask)
-    return _core.dropout_backward(a["grad_y"], a["mask"], float(p))
+    return _core.dropout_backward(a["grad_y"], a["mask"], _scalar("dropout_backward", "p", p))
 
 
 # ---------------------------------------------------------------------- LSTM
@@ -379,7 +396,15 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     x = _cpu_only("lstm_cell", x=x)["x"]
     if np.ndim(x) != 2:
         raise ValueError(f"lstm_cell: argument 'x' must be 2-D (B, I), got shape {tuple(np.shape(x))}")
-    _, h_new, c_new, _ = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    try:
+        _, h_new, c_new, _ = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        if not msg.startswith("lstm: "):
+            raise
+        # name this op and its own arguments (h, c), not the sequence op it runs on
+        msg = msg[len("lstm: "):].replace("'h0'", "'h'").replace("'c0'", "'c'")
+        raise type(exc)(f"lstm_cell: {msg}") from None
     return h_new, c_new
 # Optimizer steps. They update their arrays in place, so inputs are never
 # converted or copied here: a DLPack producer (a torch tensor, say) is viewed
@@ -450,7 +475,7 @@ def _attention_args(op, q, k, v, mask, scale):
         except ValueError:
             raise ValueError(f"{op}: argument 'mask' of shape {tuple(np.shape(mask))} does not broadcast to "
                              f"(B, H, Nq, Nk) = {target}") from None
-    return q, k, v, mask, float(scale)
+    return q, k, v, mask, _scalar(op, "scale", scale)
 
 
 def attention(q, k, v, *, causal=False, mask=None, scale=None):

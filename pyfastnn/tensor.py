@@ -49,6 +49,9 @@ def _as_storage(data, dtype=None, where="tensor"):
             raise TypeError(f"{where}: cannot make a tensor from {type(data).__name__} (ragged or non-numeric)")
         if arr.dtype == np.float64 and dtype is None:
             arr = arr.astype(np.float32)   # Python floats give float32, PyTorch's default dtype
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "OSUVMm":   # strings, objects, dates: not numbers
+        raise TypeError(f"{where}: cannot make a tensor from {type(data).__name__} of dtype {arr.dtype} "
+                        f"(expected numbers or bools)")
     if dtype is not None:
         arr = arr.astype(_to_dtype(dtype, where), copy=False)
     return arr

@@ -117,6 +117,28 @@ def resolve_metric(metric):
     raise TypeError(f"compile: a metric must be a name or a callable, got {type(metric).__name__}")
 
 
+def _metric_list(metrics):
+    """compile's metrics argument as a list; a bare name would otherwise be read letter by letter."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"compile: argument 'metrics' must be a list of names or callables (e.g. ['accuracy']), "
+                        f"got {type(metrics).__name__} {metrics!r}")
+    return list(metrics)
+
+
+def _callback_list(callbacks, where):
+    """fit's callbacks argument as a list of objects with set_model (Callback instances)."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"{where}: argument 'callbacks' must be a list of callbacks, got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not callable(getattr(cb, "set_model", None)):
+            raise TypeError(f"{where}: argument 'callbacks' must hold Callback objects, got {type(cb).__name__}")
+    return list(callbacks)
+
+
 def _is_binary(y):
     u = np.unique(np.asarray(y))
     return u.size <= 2 and np.isin(u, (0, 1)).all()
@@ -133,7 +155,7 @@ def compile_module(model, optimizer, loss, metrics):
                          "Module or a callable)")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = resolve_optimizer(optimizer, params) if params else None
-    model._compiled = _Compiled(opt, resolve_loss(loss), [resolve_metric(m) for m in (metrics or [])])
+    model._compiled = _Compiled(opt, resolve_loss(loss), [resolve_metric(m) for m in _metric_list(metrics)])
 
 
 def _compiled(model, where):
@@ -246,7 +268,7 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
         vx, vy = _check_pair(*validation_data, "fit (validation_data)")
-    callbacks = list(callbacks or [])
+    callbacks = _callback_list(callbacks, "fit")
     for cb in callbacks:
         cb.set_model(model)
     model.stop_training = False

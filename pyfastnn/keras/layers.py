@@ -57,6 +57,14 @@ def _apply_activation(x, act):
     return getattr(F, act)(x)
 
 
+def _check_positive(owner, **values):
+    """Each value a positive int (or a tuple/list of them, for sizes and strides); else a ValueError naming it."""
+    for name, v in values.items():
+        items = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+        if not items or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e <= 0 for e in items):
+            raise ValueError(f"{owner}: argument '{name}' must be a positive int (or a tuple of them), got {v!r}")
+
+
 def _glorot(w, fan_in, fan_out):
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     init.uniform_(w, -bound, bound)
@@ -94,10 +102,16 @@ class Layer(nn.Module):
         return self.output_shape
 
     def call(self, x, training=False):
-        raise NotImplementedError
+        if hasattr(self, "call_nchw"):      # an image layer called on its own: (N, H, W, C) in and out
+            if x.ndim != 4:
+                raise ValueError(f"{type(self).__name__} '{self.name}': expected input (batch, H, W, C), got shape "
+                                 f"{x.shape}")
+            y = self.call_nchw(x.permute(0, 3, 1, 2).contiguous(), training)
+            return y.permute(0, 2, 3, 1) if y.ndim == 4 else y
+        raise NotImplementedError(f"{type(self).__name__}: call() is not implemented")
 
     def forward(self, x, training=None):
-        x = F._t(x)
+        x = F._req(x, type(self).__name__)
         self._ensure_built(x.shape[1:])
         return self.call(x, self.training if training is None else training)
 
@@ -111,17 +125,18 @@ class Layer(nn.Module):
 
     @property
     def weights(self):
-        return [get() for get, _ in self._keras_weights()]
+        return [get() for get, _ in self._keras_weights()] if self.built else []
 
     def get_weights(self):
         return [np.array(w, copy=True) for w in self.weights]
 
     def set_weights(self, weights):
-        pairs = self._keras_weights()
+        pairs = self._keras_weights() if self.built else []
         weights = list(weights)
         if len(weights) != len(pairs):
+            unbuilt = "" if self.built else " (the layer is not built yet: call it on data or give input_shape)"
             raise ValueError(f"{type(self).__name__} '{self.name}': set_weights expects {len(pairs)} arrays "
-                             f"(shapes {[tuple(g().shape) for g, _ in pairs]}), got {len(weights)}")
+                             f"(shapes {[tuple(g().shape) for g, _ in pairs]}), got {len(weights)}{unbuilt}")
         for i, ((get, put), w) in enumerate(zip(pairs, weights)):
             w = np.asarray(w)
             want = tuple(get().shape)
@@ -214,6 +229,8 @@ class Conv2D(Layer):
             raise ValueError("Conv2D: only data_format='channels_last' is supported")
         if padding not in ("valid", "same"):
             raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
+        _check_positive("Conv2D", filters=filters, kernel_size=kernel_size, strides=strides,
+                        dilation_rate=dilation_rate, groups=groups)
         self.filters, self.kernel_size, self.strides = filters, _pair(kernel_size), _pair(strides)
         self.padding, self.use_bias, self.dilation_rate, self.groups = padding, use_bias, _pair(dilation_rate), groups
         self.activation = _activation_name("Conv2D", activation)
@@ -275,6 +292,7 @@ class _Pool2D(Layer):
         super().__init__(**kwargs)
         if padding != "valid":
             raise ValueError(f"{type(self).__name__}: only padding='valid' is supported, got {padding!r}")
+        _check_positive(type(self).__name__, pool_size=pool_size, **({} if strides is None else {"strides": strides}))
         self.pool_size = _pair(pool_size)
         self.strides = _pair(strides) if strides is not None else self.pool_size
 
@@ -317,6 +335,9 @@ class GlobalAveragePooling1D(Layer):
         return (1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
 
     def call(self, x, training=False):
+        if x.ndim != 3:
+            raise ValueError(f"GlobalAveragePooling1D '{self.name}': expected input (batch, steps, features), got "
+                             f"shape {x.shape}")
         return x.mean(dim=1, keepdim=self.keepdims)
 
 
@@ -363,6 +384,7 @@ class LSTM(Layer):
                              "(the fused kernel's gates)")
         if go_backwards:
             raise ValueError("LSTM: go_backwards is not supported")
+        _check_positive("LSTM", units=units)
         self.units, self.use_bias = int(units), use_bias
         self.return_sequences, self.return_state = return_sequences, return_state
         self.unit_forget_bias = unit_forget_bias
@@ -413,6 +435,7 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, mask_zero=False, input_length=None, **kwargs):
         super().__init__(**kwargs)
+        _check_positive("Embedding", input_dim=input_dim, output_dim=output_dim)
         self.input_dim, self.output_dim = input_dim, output_dim
 
     def build(self, input_shape):
@@ -453,10 +476,13 @@ class Attention(Layer):
 
     def forward(self, inputs, training=None, use_causal_mask=False):
         if isinstance(inputs, (list, tuple)):
-            q, v = F._t(inputs[0]), F._t(inputs[1])
-            k = F._t(inputs[2]) if len(inputs) > 2 else v
+            if len(inputs) not in (2, 3):
+                raise ValueError(f"Attention '{self.name}': inputs must be [query, value] or [query, value, key] "
+                                 f"(or one tensor, for self-attention), got a list of {len(inputs)}")
+            q, v = F._req(inputs[0], "Attention", "query"), F._req(inputs[1], "Attention", "value")
+            k = F._req(inputs[2], "Attention", "key") if len(inputs) > 2 else v
         else:
-            q = k = v = F._t(inputs)
+            q = k = v = F._req(inputs, "Attention", "inputs")
         self._ensure_built(q.shape[1:])
         if self.use_scale:
             q = q * self.scale
@@ -477,6 +503,8 @@ class MultiHeadAttention(Layer):
         super().__init__(**kwargs)
         if output_shape is not None:
             raise ValueError("MultiHeadAttention: output_shape is not supported")
+        _check_positive("MultiHeadAttention", num_heads=num_heads, key_dim=key_dim,
+                        **({} if value_dim is None else {"value_dim": value_dim}))
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim
         self.dropout, self.use_bias = dropout, use_bias
@@ -499,9 +527,9 @@ class MultiHeadAttention(Layer):
 
     def forward(self, query, value=None, key=None, attention_mask=None, training=None, use_causal_mask=False,
                 return_attention_scores=False):
-        q_in = F._t(query)
-        v_in = q_in if value is None else F._t(value)
-        k_in = v_in if key is None else F._t(key)
+        q_in = F._req(query, "MultiHeadAttention", "query")
+        v_in = q_in if value is None else F._req(value, "MultiHeadAttention", "value")
+        k_in = v_in if key is None else F._req(key, "MultiHeadAttention", "key")
         self._ensure_built(q_in.shape[1:])
         h, kd, vd = self.num_heads, self.key_dim, self.value_dim
         B, L, S = q_in.shape[0], q_in.shape[1], k_in.shape[1]

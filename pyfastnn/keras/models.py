@@ -14,6 +14,7 @@ from ..nn import functional as F
 from ..serialization import load as _load
 from ..serialization import save as _save
 from ..tensor import Tensor
+from ..training import _callback_list, _metric_list
 from . import losses as _losses
 from . import optimizers as _optimizers
 from .layers import Activation, Conv2D, Dense, Dropout, InputLayer, Layer, MaxPooling2D, _auto_name
@@ -226,7 +227,7 @@ class Sequential(Layer):
         self._compiled = {
             "optimizer": _optimizers.get(optimizer),
             "loss": _losses.get(loss),
-            "metrics": [self._metric(m) for m in (metrics or [])],
+            "metrics": [self._metric(m) for m in _metric_list(metrics)],
             "pf_optimizer": None,
         }
         return self
@@ -278,7 +279,7 @@ class Sequential(Layer):
         if not self.built:
             self.forward(x[:1], training=False)
         opt = self._optimizer()
-        callbacks = list(callbacks or [])
+        callbacks = _callback_list(callbacks, "fit")
         for cb in callbacks:
             cb.set_model(self)
         history = History()

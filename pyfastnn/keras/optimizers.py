@@ -6,6 +6,8 @@ training noise, and the torch form is what the fused kernels run.
 """
 from __future__ import annotations
 
+import numbers
+
 from .. import optim
 
 __all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "get"]
@@ -13,7 +15,10 @@ __all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "get"]
 
 class Optimizer:
     def __init__(self, learning_rate):
-        if learning_rate <= 0:
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+            raise TypeError(f"{type(self).__name__}: learning_rate must be a number, got "
+                            f"{type(learning_rate).__name__} {learning_rate!r}")
+        if not learning_rate > 0:
             raise ValueError(f"{type(self).__name__}: learning_rate must be positive, got {learning_rate}")
         self.learning_rate = float(learning_rate)
 

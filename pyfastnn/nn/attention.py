@@ -115,7 +115,8 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        query, key, value = F._t(query), F._t(key), F._t(value)
+        where = "MultiheadAttention"
+        query, key, value = F._req(query, where, "query"), F._req(key, where, "key"), F._req(value, where, "value")
         E, Hh, hd = self.embed_dim, self.num_heads, self.head_dim
         unbatched = query.ndim == 2
         if query.ndim not in (2, 3) or query.shape[-1] != E:

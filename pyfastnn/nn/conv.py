@@ -14,6 +14,15 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def _int_pair(name, v, minimum):
+    """An int or a pair of ints, each >= minimum, as a pair; anything else names the argument."""
+    pair = _pair(v)
+    if len(pair) != 2 or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < minimum
+                             for e in pair):
+        raise ValueError(f"Conv2d: argument '{name}' must be an int or a pair of ints >= {minimum}, got {v!r}")
+    return tuple(int(e) for e in pair)
+
+
 class Conv2d(Module):
     """2-D convolution over NCHW input; weight (out, in/groups, kh, kw)."""
 
@@ -29,9 +38,9 @@ class Conv2d(Module):
         if padding_mode != "zeros":
             raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size)
-        self.stride, self.dilation = _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size = _int_pair("kernel_size", kernel_size, 1)
+        self.stride, self.dilation = _int_pair("stride", stride, 1), _int_pair("dilation", dilation, 1)
+        self.padding = padding if isinstance(padding, str) else _int_pair("padding", padding, 0)
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"Conv2d: argument 'padding' must be an int, a pair, 'valid' or 'same', got {padding!r}")
         if padding == "same" and self.stride != (1, 1):

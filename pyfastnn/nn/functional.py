@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor, _result, _unbroadcast
+from ..tensor import Tensor, _as_storage, _result, _unbroadcast
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "sigmoid", "tanh", "softmax",
            "log_softmax", "layer_norm", "batch_norm", "dropout", "embedding", "lstm", "scaled_dot_product_attention",
@@ -18,11 +18,20 @@ __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "sigm
            "binary_cross_entropy_with_logits", "flatten", "one_hot"]
 
 
-def _t(x, where="functional"):
-    """Tensors pass through; arrays become constant Tensors."""
+def _t(x, where=None):
+    """Tensors pass through; arrays become constant Tensors (None too: optional arguments)."""
     if isinstance(x, Tensor) or x is None:
         return x
-    return Tensor(x)
+    return Tensor(x) if where is None else Tensor(_as_storage(x, where=where), _trusted=True)
+
+
+def _req(x, where, name="input"):
+    """A required argument as a Tensor; None or non-numbers are a TypeError naming the op and argument."""
+    if isinstance(x, Tensor):
+        return x
+    if x is None:
+        raise TypeError(f"{where}: argument '{name}' must be a Tensor or an array, got None")
+    return _t(x, f"{where}: argument '{name}'")
 
 
 def _data(x):
@@ -82,7 +91,7 @@ def linear(x, weight, bias=None, activation=None):
     'sigmoid', 'tanh') is an extension over torch's signature: layers use it
     to skip a separate activation pass.
     """
-    x, weight, bias = _t(x), _t(weight), _t(bias)
+    x, weight, bias = _req(x, "linear"), _req(weight, "linear", "weight"), _t(bias)
     X, W, b = x.data, weight.data, _data(bias)
     if X.ndim == 0:
         raise ValueError("linear: argument 'input' must have at least one dimension")
@@ -112,7 +121,7 @@ def linear(x, weight, bias=None, activation=None):
 # --------------------------------------------------------------- convolution
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution, NCHW input and OIHW weight (torch.nn.functional.conv2d)."""
-    x, weight, bias = _t(x), _t(weight), _t(bias)
+    x, weight, bias = _req(x, "conv2d"), _req(weight, "conv2d", "weight"), _t(bias)
     unbatched = x.data.ndim == 3
     X = x.data[None] if unbatched else x.data
     crop = None
@@ -141,7 +150,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     """Max pooling over (…, H, W) windows with PyTorch's semantics."""
-    x = _t(x)
+    x = _req(x, "max_pool2d")
     shape = x.data.shape
     Y, idx = ops.max_pool2d(x.data, kernel_size, stride, padding)
     out = _result(Y, (x,), lambda g: (ops.max_pool2d_backward(g, idx, shape),), "MaxPool2DBackward")
@@ -150,7 +159,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling; padding counts in the divisor (PyTorch's default)."""
-    x = _t(x)
+    x = _req(x, "avg_pool2d")
     shape = x.data.shape
     Y = ops.avg_pool2d(x.data, kernel_size, stride, padding)
     return _result(Y, (x,), lambda g: (ops.avg_pool2d_backward(g, shape, kernel_size, stride, padding),),
@@ -159,47 +168,47 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 # --------------------------------------------------------------- activations
 def relu(x):
-    x = _t(x)
+    x = _req(x, "relu")
     Y = ops.relu(x.data)
     return _result(Y, (x,), lambda g: (ops.relu_backward(g, Y),), "ReluBackward")
 
 
 def gelu(x):
-    x = _t(x)
+    x = _req(x, "gelu")
     X = x.data
     return _result(ops.gelu(X), (x,), lambda g: (ops.gelu_backward(g, X),), "GeluBackward")
 
 
 def sigmoid(x):
-    x = _t(x)
+    x = _req(x, "sigmoid")
     Y = ops.sigmoid(x.data)
     return _result(Y, (x,), lambda g: (ops.sigmoid_backward(g, Y),), "SigmoidBackward")
 
 
 def tanh(x):
-    x = _t(x)
+    x = _req(x, "tanh")
     Y = ops.tanh(x.data)
     return _result(Y, (x,), lambda g: (ops.tanh_backward(g, Y),), "TanhBackward")
 
 
 def softmax(x, dim=-1):
-    x = _t(x)
+    x = _req(x, "softmax")
     Y = ops.softmax(x.data, dim)
     return _result(Y, (x,), lambda g: (ops.softmax_backward(g, Y, dim),), "SoftmaxBackward")
 
 
 def log_softmax(x, dim=-1):
-    x = _t(x)
+    x = _req(x, "log_softmax")
     Y = ops.log_softmax(x.data, dim)
     return _result(Y, (x,), lambda g: (ops.log_softmax_backward(g, Y, dim),), "LogSoftmaxBackward")
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    return _t(x).flatten(start_dim, end_dim)
+    return _req(x, "flatten").flatten(start_dim, end_dim)
 
 
 def one_hot(target, num_classes=-1):
-    t = np.asarray(_data(_t(target)))
+    t = np.asarray(_data(_req(target, "one_hot", "target")))
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: argument 'target' must be integer, got {t.dtype}")
     n = int(t.max()) + 1 if num_classes < 0 else num_classes
@@ -208,7 +217,7 @@ def one_hot(target, num_classes=-1):
 
 # -------------------------------------------------------------- normalization
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    x, weight, bias = _t(x), _t(weight), _t(bias)
+    x, weight, bias = _req(x, "layer_norm"), _t(weight), _t(bias)
     X = x.data
     Y, mean, rstd = ops.layer_norm(X, normalized_shape, _data(weight), _data(bias), eps)
 
@@ -225,7 +234,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     updated in place) move by `momentum` with the unbiased variance, as in
     PyTorch; in eval, the running statistics normalize.
     """
-    x, weight, bias = _t(x), _t(weight), _t(bias)
+    x, weight, bias = _req(x, "batch_norm"), _t(weight), _t(bias)
     X = x.data
     if X.ndim < 2:
         raise ValueError(f"batch_norm: input must be at least 2-D (N, C, ...), got shape {X.shape}")
@@ -272,7 +281,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 # ------------------------------------------------------------------- dropout
 def dropout(x, p=0.5, training=True):
-    x = _t(x)
+    x = _req(x, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: argument 'p' must be in [0, 1], got {p}")
     if not training or p == 0.0:
@@ -287,7 +296,7 @@ def dropout(x, p=0.5, training=True):
 # ----------------------------------------------------------------- embedding
 def embedding(indices, weight, padding_idx=None):
     """Rows of weight picked by integer indices; padding_idx rows get no gradient."""
-    weight = _t(weight)
+    weight = _req(weight, "embedding", "weight")
     idx = np.asarray(_data(_t(indices)) if isinstance(indices, Tensor) else indices)
     W = weight.data
     if idx.dtype.kind not in "iu":
@@ -328,7 +337,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     attn_mask: bool (True = take part) or additive float, broadcastable to
     (..., Nq, Nk). Query rows with every key masked give zeros.
     """
-    q, k, v = _t(query), _t(key), _t(value)
+    where = "scaled_dot_product_attention"
+    q, k, v = _req(query, where, "query"), _req(key, where, "key"), _req(value, where, "value")
     Q, K, V = q.data, k.data, v.data
     if Q.ndim < 2 or K.ndim != Q.ndim or V.ndim != Q.ndim:
         raise ValueError(f"scaled_dot_product_attention: query, key and value must have the same number of "
@@ -369,7 +379,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross entropy of logits (N, C) or (N, C, d1, ...) with class indices, or
     with class probabilities of the logits' shape (torch's CrossEntropyLoss)."""
-    x, target = _t(input), target
+    x = _req(input, "cross_entropy")
     X = x.data
     T = _data(target) if isinstance(target, Tensor) else np.asarray(target)
     if X.ndim == 0:
@@ -436,7 +446,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C), (N, C, d1, ...) or (C,)
     at integer targets (N,), (N, d1, ...) or ()."""
-    x = _t(input)
+    x = _req(input, "nll_loss")
     T = _data(target) if isinstance(target, Tensor) else np.asarray(target)
     if T.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: argument 'target' must hold integer class indices, got dtype {T.dtype}")
@@ -469,21 +479,21 @@ def _check_same_shape(where, x, y):
 
 
 def mse_loss(input, target, reduction="mean"):
-    x, y = _t(input), _t(target)
+    x, y = _req(input, "mse_loss"), _req(target, "mse_loss", "target")
     _check_same_shape("mse_loss", x, y)
     d = x - y
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
-    x, y = _t(input), _t(target)
+    x, y = _req(input, "l1_loss"), _req(target, "l1_loss", "target")
     _check_same_shape("l1_loss", x, y)
     return _reduce((x - y).abs(), reduction, "l1_loss")
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(y log p + (1-y) log(1-p)) of probabilities p; logs clamped at -100 like torch."""
-    p, y = _t(input), _t(target)
+    p, y = _req(input, "binary_cross_entropy"), _req(target, "binary_cross_entropy", "target")
     _check_same_shape("binary_cross_entropy", p, y)
     P, Y = p.data, y.data.astype(p.dtype, copy=False)
     if P.size and (P.min() < 0 or P.max() > 1):
@@ -508,7 +518,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """Sigmoid + binary cross entropy in the stable log-sum-exp form."""
-    x, y = _t(input), _t(target)
+    x, y = _req(input, "binary_cross_entropy_with_logits"), _req(target, "binary_cross_entropy_with_logits", "target")
     _check_same_shape("binary_cross_entropy_with_logits", x, y)
     X, Y = x.data, y.data.astype(x.dtype, copy=False)
     W = None if weight is None else np.asarray(_data(_t(weight)), X.dtype)

@@ -59,7 +59,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return F._t(x).flatten(self.start_dim, self.end_dim)
+        return F._req(x, "Flatten").flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -71,6 +71,6 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
-        x = F._t(x)
+        x = F._req(x, "Unflatten")
         d = self.dim % x.ndim
         return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])

@@ -59,7 +59,7 @@ class LSTM(Module):
         return (p[f"weight_ih_{sfx}"], p[f"weight_hh_{sfx}"], p.get(f"bias_ih_{sfx}"), p.get(f"bias_hh_{sfx}"))
 
     def forward(self, input, hx=None):
-        x = F._t(input)
+        x = F._req(input, "LSTM")
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"LSTM(input_size={self.input_size}): expected input (T, B, {self.input_size}) "
                              f"{'[batch_first: (B, T, I)] ' if self.batch_first else ''}or (T, {self.input_size}), "
@@ -137,7 +137,7 @@ class LSTMCell(Module):
             uniform_(p, -bound, bound)
 
     def forward(self, input, hx=None):
-        x = F._t(input)
+        x = F._req(input, "LSTMCell")
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"LSTMCell(input_size={self.input_size}): expected input (B, {self.input_size}), "
                              f"got shape {x.shape}")

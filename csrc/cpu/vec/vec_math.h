@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "common/activation.h"
 #include "cpu/vec/vec.h"
@@ -15,10 +16,12 @@ namespace PFN_ISA_NS {
 
 // exp(x) = 2^n * e^r with n = round(x / ln 2), |r| <= ln2 / 2, and a Taylor
 // polynomial for e^r (degree 7 is below float's half-ulp on that interval).
-inline Vec<float> vexp(Vec<float> x) {
+inline Vec<float> vexp(Vec<float> x_in) {
   using V = Vec<float>;
-  // min(hi, max(lo, x)) keeps a NaN in x (the second operand wins).
-  x = V::min(V::broadcast(88.0f), V::max(V::broadcast(-87.0f), x));
+  // min(hi, max(lo, x)) keeps a NaN in x (the second operand wins). The low clamp
+  // is ln(FLT_MIN): below it the result is flushed to 0 (and past ln(FLT_MAX) it
+  // is inf) at the end, so softmax gives exactly 0 to a -inf logit and sigmoid(-inf) = 0.
+  const V x = V::min(V::broadcast(88.0f), V::max(V::broadcast(-87.33654f), x_in));
   const V n = V::round(x * V::broadcast(1.44269504088896341f));
   V r = V::fma(n, V::broadcast(-0.693145751953125f), x);
   r = V::fma(n, V::broadcast(-1.42860682030941723e-6f), r);
@@ -30,7 +33,8 @@ inline Vec<float> vexp(Vec<float> x) {
   p = V::fma(p, r, V::broadcast(0.5f));
   p = V::fma(p, r, V::broadcast(1.0f));
   p = V::fma(p, r, V::broadcast(1.0f));
-  return p * V::pow2n(n);
+  const V e = V::select_lt(x_in, V::broadcast(-87.33654f), V::zero(), p * V::pow2n(n));
+  return V::select_lt(V::broadcast(88.72284f), x_in, V::broadcast(std::numeric_limits<float>::infinity()), e);
 }
 
 inline Vec<float> vsigmoid(Vec<float> x) {
