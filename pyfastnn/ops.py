@@ -284,6 +284,10 @@ def _normalized_size(op, x, normalized_shape):
     return int(np.prod(shape))
 
 
+def _normalized_ndim(normalized_shape):
+    return 1 if isinstance(normalized_shape, (int, np.integer)) else len(tuple(normalized_shape))
+
+
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalization over the trailing `normalized_shape` dimensions.
 
@@ -292,7 +296,11 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     a = _cpu_only("layer_norm", x=x, weight=weight, bias=bias)
     n = _normalized_size("layer_norm", a["x"], normalized_shape)
-    return _core.layer_norm(a["x"], n, a["weight"], a["bias"], _scalar("layer_norm", "eps", eps))
+    y, mean, rstd = _core.layer_norm(a["x"], n, a["weight"], a["bias"], _scalar("layer_norm", "eps", eps))
+    # The kernel sees only the normalized size, so a normalized_shape starting with 1 would look like a
+    # batch dim to it: the statistics take x's leading shape from here.
+    lead = tuple(np.shape(a["x"]))[:np.ndim(a["x"]) - _normalized_ndim(normalized_shape)]
+    return y, mean.reshape(lead), rstd.reshape(lead)
 
 
 def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
@@ -301,7 +309,7 @@ def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
     a = _cpu_only("layer_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
     n = _normalized_size("layer_norm_backward", a["x"], normalized_shape)
     gx, gw, gb = _core.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], a["weight"], n, True)
-    tail = tuple(np.shape(a["x"])[np.ndim(a["mean"]):]) if np.ndim(a["mean"]) else tuple(np.shape(a["x"]))
+    tail = tuple(np.shape(a["x"]))[np.ndim(a["x"]) - _normalized_ndim(normalized_shape):]
     return gx, gw.reshape(tail), gb.reshape(tail)
 
 
