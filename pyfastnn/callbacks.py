@@ -96,6 +96,10 @@ class ModelCheckpoint(Callback):
         self._better, self.mode = _improves(mode, monitor)
         self.best = np.inf if self.mode == "min" else -np.inf
 
+    def _save_model(self, path):
+        from .serialization import save
+        save(self.model, path)
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if _nonzero_rank():        # in a multi-rank job rank 0 writes the checkpoints
@@ -111,7 +115,6 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
-            from .serialization import save
-            save(self.model, path)
+            self._save_model(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved to {path}")

@@ -14,18 +14,5 @@ class ModelCheckpoint(_cb.ModelCheckpoint):
                  mode="auto", **kwargs):
         super().__init__(filepath, monitor, verbose, save_best_only, save_weights_only, mode)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.save_weights_only:
-            return super().on_epoch_end(epoch, logs)
-        logs = logs or {}
-        if _cb._nonzero_rank():
-            return
-        path = self.filepath.format(epoch=epoch + 1, **logs)
-        if self.save_best_only:
-            if self.monitor not in logs:
-                raise KeyError(f"ModelCheckpoint: monitored value '{self.monitor}' is not among the logged values "
-                               f"{sorted(logs)}")
-            if not self._better(logs[self.monitor], self.best, 0.0):
-                return
-            self.best = logs[self.monitor]
+    def _save_model(self, path):
         self.model.save(path)

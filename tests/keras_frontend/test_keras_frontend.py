@@ -209,3 +209,14 @@ def test_errors_name_layer_and_expectation():
         model.predict(np.zeros((4, 5), np.float32))
     with pytest.raises(ValueError, match="Conv2D 'c': expected input \\(H, W, C\\)"):
         pk.Sequential([pl.Conv2D(2, 3, input_shape=(5, 5), name="c")])
+
+
+def test_model_checkpoint_saves_whole_models_by_default(tmp_path):
+    model = pk.Sequential([pl.Dense(2, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=2, verbose=0,
+              callbacks=[pk.callbacks.ModelCheckpoint(str(tmp_path / "m{epoch}.keras"), monitor="loss")])
+    assert sorted(os.listdir(tmp_path)) == ["m1.keras", "m2.keras"]
+    np.testing.assert_array_equal(pk.load_model(str(tmp_path / "m2.keras")).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
