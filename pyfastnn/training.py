@@ -362,15 +362,20 @@ def _ddp_of(model):
     return ddp
 
 
-def _forward_all(model, x, batch_size):
+def map_batches(model, x, batch_size, fn):
+    """[fn(batch) for each batch of x as a Tensor], in eval mode and without
+    gradients, restoring the model's mode afterwards (evaluate and predict)."""
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            outs = [model(Tensor(x[idx], _trusted=True)).numpy() for idx in _batches(len(x), batch_size)]
+            return [fn(Tensor(x[idx], _trusted=True)) for idx in _batches(len(x), batch_size)]
     finally:
         model.train(was_training)
-    return outs
+
+
+def _forward_all(model, x, batch_size):
+    return map_batches(model, x, batch_size, lambda t: model(t).numpy())
 
 
 def evaluate(model, x, y=None, batch_size=256, verbose=0):

@@ -14,6 +14,7 @@ from ..nn import functional as F
 from ..serialization import load as _load
 from ..serialization import save as _save
 from ..tensor import Tensor
+from ..training import _batches, map_batches
 from ..training import _callback_list, _metric_list
 from . import losses as _losses
 from . import optimizers as _optimizers
@@ -42,11 +43,6 @@ def _to_array(a, name, where):
     if a.dtype == np.float64:
         a = a.astype(np.float32)
     return a
-
-
-def _batches(n, batch_size, order=None):
-    for start in range(0, n, batch_size):
-        yield order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
 
 
 class _Bar:
@@ -330,13 +326,7 @@ class Sequential(Layer):
         return history
 
     def _outputs(self, x, batch_size):
-        was = self.training
-        self.eval()
-        try:
-            with no_grad():
-                return [self._run(Tensor(x[idx], _trusted=True), False) for idx in _batches(len(x), batch_size)]
-        finally:
-            self.train(was)
+        return map_batches(self, x, batch_size, lambda t: self._run(t, False))
 
     def _evaluate_logs(self, x, y, batch_size):
         c = self._compiled
