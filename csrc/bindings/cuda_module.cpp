@@ -7,15 +7,14 @@
 #include <cstdint>
 #include <string>
 
+#include "bindings/cuda_common.h"
 #include "cuda/activation/bias_act.h"
 
 namespace py = pybind11;
 
 namespace {
 
-void check(cudaError_t err, const char* op) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(op) + ": CUDA error: " + cudaGetErrorString(err));
-}
+using pyfastnn::cuda_bindings::check;
 
 py::dict device_info() {
   py::dict d;
@@ -59,4 +58,7 @@ PYBIND11_MODULE(_cuda, m) {
       },
       py::arg("x"), py::arg("bias"), py::arg("y"), py::arg("rows"), py::arg("cols"), py::arg("act"),
       py::arg("stream"));
+  pyfastnn::cuda_bindings::bind_gemm(m);
+  pyfastnn::cuda_bindings::bind_attention(m);
+  pyfastnn::cuda_bindings::bind_nn(m);
 }
