@@ -169,7 +169,9 @@ def test_activation_backward(shape, lg, lx, act, dtype, isa, seed):
         other, ref = y, g64 * y.astype(np.float64) * (1 - y.astype(np.float64))
     else:
         y = np.tanh(x64).astype(dtype)
-        other, ref = y, g64 * (1 - y.astype(np.float64) ** 2)
+        # (1 - y)(1 + y), not 1 - y**2: near |y| = 1 the latter loses the digits the tolerance checks.
+        y64 = y.astype(np.float64)
+        other, ref = y, g64 * (1 - y64) * (1 + y64)
     with at_isa(isa):
         gx = getattr(ops, act + "_backward")(g, other)
     assert gx.shape == shape and gx.dtype == dtype
@@ -202,10 +204,16 @@ def test_softmax_forward_backward(shape, layout, log, dtype, isa, threads, data,
     y64, g64 = np.asarray(y, np.float64), np.asarray(g, np.float64)
     if log:
         ref = g64 - np.exp(y64) * g64.sum(axis=axis, keepdims=True)
+        # g - p*sum(g) cancels when p -> 1: any float implementation is off by ~eps*(|g| + p*sum|g|).
+        cancel = np.abs(g64) + np.exp(y64) * np.abs(g64).sum(axis=axis, keepdims=True)
     else:
         ref = y64 * (g64 - (g64 * y64).sum(axis=axis, keepdims=True))
+        cancel = np.abs(y64) * (np.abs(g64) + np.abs(g64 * y64).sum(axis=axis, keepdims=True))
     assert gx.shape == shape and gx.dtype == dtype
-    assert rel_error(gx, ref) < BWD[dtype]
+    if rel_error(gx, ref) >= BWD[dtype]:
+        # Ill-conditioned rows: hold each element to its own rounding bound instead.
+        bound = BWD[dtype] * np.abs(ref) + 8 * np.finfo(dtype).eps * cancel
+        assert np.all(np.abs(np.asarray(gx, np.float64) - ref) <= bound)
 
 
 # --------------------------------------------------------------- layer_norm
