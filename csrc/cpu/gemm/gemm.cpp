@@ -56,17 +56,37 @@ struct Grid {
   int tm, tn;
 };
 
+// [begin, end) of `total` items for part `idx` of `parts`, balanced.
+inline void split_range(std::int64_t total, int parts, int idx, std::int64_t* begin, std::int64_t* end) {
+  *begin = total * idx / parts;
+  *end = total * (idx + 1) / parts;
+}
+
 // Splits the threads into tm x tn over (m slivers of one A block, n slivers).
-// Cost per thread: its padded tile area plus the B packing it repeats when
-// several threads share a column of the grid.
-Grid choose_grid(int nth, std::int64_t m_slivers, std::int64_t n_slivers, int mr, int nr) {
+// Cost per thread: its tile area plus the B packing it repeats when several
+// threads share a column of the grid. A partial last n sliver costs only its
+// width in whole vectors (the macro kernel narrows the tile for it), so with
+// N = 64 against 48-wide slivers the threads split rows, not 48 + 16 columns.
+Grid choose_grid(int nth, std::int64_t m_slivers, std::int64_t N, int mr, int nr, int lanes) {
+  const std::int64_t n_slivers = ceil_div(N, nr);
+  auto widest_part = [&](int tn) {
+    std::int64_t widest = 0;
+    for (int j = 0; j < tn; ++j) {
+      std::int64_t s0, s1;
+      split_range(n_slivers, tn, j, &s0, &s1);
+      std::int64_t width = 0;
+      for (std::int64_t s = s0; s < s1; ++s) width += std::min<std::int64_t>(nr, ceil_div(N - s * nr, lanes) * lanes);
+      widest = std::max(widest, width);
+    }
+    return widest;
+  };
   Grid best{1, nth};
   double best_cost = -1;
   for (int tm = 1; tm <= nth; ++tm) {
     if (nth % tm) continue;
     const int tn = nth / tm;
     const double rows = static_cast<double>(ceil_div(m_slivers, tm)) * mr;
-    const double cols = static_cast<double>(ceil_div(n_slivers, tn)) * nr;
+    const double cols = static_cast<double>(widest_part(tn));
     const double cost = rows * cols + 4.0 * cols;
     if (best_cost < 0 || cost < best_cost - 1e-9) {
       best_cost = cost;
@@ -74,12 +94,6 @@ Grid choose_grid(int nth, std::int64_t m_slivers, std::int64_t n_slivers, int mr
     }
   }
   return best;
-}
-
-// [begin, end) of `total` items for part `idx` of `parts`, balanced.
-inline void split_range(std::int64_t total, int parts, int idx, std::int64_t* begin, std::int64_t* end) {
-  *begin = total * idx / parts;
-  *end = total * (idx + 1) / parts;
 }
 
 template <class T>
@@ -150,7 +164,7 @@ void gemm_threaded(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBl
   int nth = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
   nth = static_cast<int>(std::min<std::int64_t>(nth, m_slivers * n_slivers));
   nth = std::max(nth, 1);
-  const Grid grid = choose_grid(nth, m_slivers, n_slivers, ks.mr, ks.nr);
+  const Grid grid = choose_grid(nth, m_slivers, p.N, ks.mr, ks.nr, ks.lanes);
   const std::int64_t kc_eff = std::max<std::int64_t>(1, std::min<std::int64_t>(bl.kc, p.K));
   // Row-major A (unit column stride) is read in place.
   const bool pack_a = !(p.csa == 1 && p.rsa != 0);

@@ -41,6 +41,9 @@ struct GemmKernelSet {
   void (*macro_kernel)(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp,
                        T* c, std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, bool bias_per_row,
                        Activation act);
+  // Elements per vector register: a partial last B sliver costs its width
+  // rounded up to this, since the macro kernel narrows the tile for it.
+  int lanes = 1;
 };
 
 template <class T>

@@ -13,7 +13,7 @@ template <class T, int MR, int NV>
 GemmKernelSet<T> make_gemm_kernel_set() {
   constexpr int NR = NV * Vec<T>::size;
   return GemmKernelSet<T>{MR, NR, &pack_a<T, MR>, &pack_b<T, NR>, &pack_b_conv<T, NR>,
-                          &macro_kernel<T, MR, NV>};
+                          &macro_kernel<T, MR, NV>, Vec<T>::size};
 }
 
 }  // namespace PFN_ISA_NS

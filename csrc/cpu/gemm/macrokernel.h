@@ -37,8 +37,22 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptr
       const int cols = nc - j0 < NR ? static_cast<int>(nc - j0) : NR;
       const T* b_sliver = bp + j0 * kc;
       T* ct = c + i0 * ldc + j0;
-      if (packed) microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
-      else microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+      // A last panel of one or two vectors' width (N = 64 against a 48-wide
+      // tile, say) runs a narrower tile over the same packed sliver instead of
+      // spending whole FMAs on zero padding.
+      constexpr int W = Vec<T>::size;
+      if (NV > 1 && cols <= W) {
+        if (packed) microkernel<T, MR, 1, true, NV>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
+        else microkernel<T, MR, 1, false, NV>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+      } else if (NV > 2 && cols <= 2 * W) {
+        constexpr int kTwo = NV > 2 ? 2 : NV;
+        if (packed) microkernel<T, MR, kTwo, true, NV>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
+        else microkernel<T, MR, kTwo, false, NV>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+      } else if (packed) {
+        microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
+      } else {
+        microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+      }
       if (epilogue) {
         for (int i = 0; i < rows; ++i) {
           if (bias_per_row) scalar_bias_activation_row(ct + i * ldc, bias[i0 + i], cols, act);

@@ -13,10 +13,11 @@ namespace PFN_ISA_NS {
 // c[0:rows, 0:cols] (+)= A sliver · B sliver for the MR x NV*W register
 // tile (W = Vec<T>::size); a partial tile at the bottom or right edge stores
 // only its rows/cols, with masked stores.
-// bp: packed, kc x NV*W (k-major). A is either packed (kPackedA: kc x MR,
-// k-major, lda unused) or read in place from row-major A with row stride lda
-// (MR rows, each contiguous in k). c row stride ldc.
-template <class T, int MR, int NV, bool kPackedA>
+// bp: packed, kc x BV*W (k-major; BV >= NV: a narrower tile can run over the
+// first NV vectors of a wider packed panel). A is either packed (kPackedA:
+// kc x MR, k-major, lda unused) or read in place from row-major A with row
+// stride lda (MR rows, each contiguous in k). c row stride ldc.
+template <class T, int MR, int NV, bool kPackedA, int BV = NV>
 void microkernel(int kc, const T* __restrict ap, std::ptrdiff_t lda, const T* __restrict bp, T* __restrict c,
                  std::ptrdiff_t ldc, bool accumulate, int rows = MR, int cols = NV * Vec<T>::size) {
   using V = Vec<T>;
@@ -38,7 +39,7 @@ void microkernel(int kc, const T* __restrict ap, std::ptrdiff_t lda, const T* __
       for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(a, b[j], acc[i][j]);
     }
     ap += kPackedA ? MR : 1;
-    bp += NV * W;
+    bp += BV * W;
   }
 
   if (rows == MR && cols == NV * W) {
