@@ -80,7 +80,8 @@ py::array matmul(const py::object& a_obj, const py::object& b_obj, const py::obj
   if (va.batch != vb.batch && va.batch != 1 && vb.batch != 1)
     raise_value_error(kOp, "batch sizes differ: 'a' has shape " + shape_str(a) + ", 'b' has shape " + shape_str(b));
   const bool batched = a.ndim() == 3 || b.ndim() == 3;
-  const std::int64_t batch = std::max(va.batch, vb.batch);
+  // A batch of 1 broadcasts, also against an empty batch (numpy: (0,m,k) @ (k,n) -> (0,m,n)).
+  const std::int64_t batch = (va.batch == 0 || vb.batch == 0) ? 0 : std::max(va.batch, vb.batch);
   const std::int64_t M = va.rows, N = vb.cols;
 
   py::array bias;  // kept alive until the GEMM is done

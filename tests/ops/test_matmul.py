@@ -113,6 +113,15 @@ def test_broadcast_operand_with_zero_strides():
     assert rel_error(ops.matmul(a, b), reference(a, b)) < 1e-6
 
 
+@pytest.mark.parametrize("shape_a,shape_b", [
+    ((0, 3, 4), (4, 5)), ((3, 4), (0, 4, 5)), ((1, 3, 4), (0, 4, 5)), ((0, 3, 4), (1, 4, 5)), ((0, 3, 4), (0, 4, 5)),
+])
+def test_empty_batch_broadcasts_like_numpy(shape_a, shape_b):
+    a, b = np.ones(shape_a, np.float32), np.ones(shape_b, np.float32)
+    out = ops.matmul(a, b)
+    assert out.shape == np.matmul(a, b).shape == (0, 3, 5)
+
+
 def test_field_view_with_odd_byte_strides():
     rec = np.zeros((6, 4), dtype=[("x", np.float32), ("pad", np.int8)])
     rec["x"] = np.arange(24, dtype=np.float32).reshape(6, 4)
