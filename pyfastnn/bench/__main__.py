@@ -97,7 +97,13 @@ def main(argv=None):
         info = pyfastnn.backend_info()
         if not info["cuda_available"]:
             p.error(f"--device cuda: CUDA is not available: {info['cuda_error']}")
-        p.error("--device cuda: the CUDA benchmarks are not implemented yet")
+        import importlib.util
+
+        if importlib.util.find_spec("cupy") is None:  # not imported here: cuda.main sets TF32 switches first
+            p.error("--device cuda: needs CuPy (pip install 'pyfastnn[cuda]')")
+        from .cuda import main as cuda_main
+
+        return cuda_main(args, default_ops=",".join(ALL))
     wanted = [o.strip() for o in args.ops.split(",") if o.strip()]
     unknown = [o for o in wanted if o not in ALL]
     if unknown:
