@@ -86,8 +86,12 @@ def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
     b = _as_array("matmul", "b", b)
     bias = _as_array("matmul", "bias", bias)
     if _device_of("matmul", a=a, b=b, bias=bias) == "cuda":
+        # CuPy arrays: float32 on the tiled SGEMM, float16 on the tensor cores
+        # (bfloat16: pyfastnn.cuda_ops.gemm.matmul_bf16).
         _backend.require_cuda("matmul")
-        raise NotImplementedError("matmul: the CUDA GEMM is not implemented yet; pass numpy arrays")
+        from .cuda_ops import gemm as _cuda_gemm
+
+        return _cuda_gemm.matmul(a, b, bias, activation=activation, trans_a=trans_a, trans_b=trans_b)
     return _core.matmul(a, b, bias, activation, bool(trans_a), bool(trans_b))
 
 
@@ -159,70 +163,122 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     x: (N, C, H, W) or (C, H, W). Returns ``(y, indices)``; indices are int64
     flat positions ``iy * W + ix`` within each input plane (PyTorch's).
     """
-    a = _cpu_only("max_pool2d", x=x)
-    return _core.max_pool2d(a["x"], kernel_size, stride, padding)
+    x = _as_array("max_pool2d", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.max_pool2d(x, kernel_size, stride, padding)
+    return _core.max_pool2d(x, kernel_size, stride, padding)
 
 
 def max_pool2d_backward(grad_y, indices, x_shape):
     """Gradient of ``max_pool2d`` with respect to x (windows that overlap add up)."""
-    a = _cpu_only("max_pool2d_backward", grad_y=grad_y, indices=indices)
+    a = {k: _as_array("max_pool2d_backward", k, v) for k, v in (("grad_y", grad_y), ("indices", indices))}
+    if _device_of("max_pool2d_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.max_pool2d_backward(**a, x_shape=x_shape)
     return _core.max_pool2d_backward(a["grad_y"], a["indices"], tuple(x_shape) if isinstance(x_shape, list) else x_shape)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling like ``torch.nn.functional.avg_pool2d`` (padding counted in the divisor)."""
-    a = _cpu_only("avg_pool2d", x=x)
-    return _core.avg_pool2d(a["x"], kernel_size, stride, padding)
+    x = _as_array("avg_pool2d", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.avg_pool2d(x, kernel_size, stride, padding)
+    return _core.avg_pool2d(x, kernel_size, stride, padding)
 
 
 def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0):
     """Gradient of ``avg_pool2d`` with respect to x."""
-    a = _cpu_only("avg_pool2d_backward", grad_y=grad_y)
-    return _core.avg_pool2d_backward(a["grad_y"], x_shape, kernel_size, stride, padding)
+    grad_y = _as_array("avg_pool2d_backward", "grad_y", grad_y)
+    if _is_cupy(grad_y):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding)
+    return _core.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding)
 
 
 # ---------------------------------------------------------------- activations
 def relu(x):
     """max(x, 0) elementwise."""
-    return _core.activation(_cpu_only("relu", x=x)["x"], "relu")
+    x = _as_array("relu", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.relu(x)
+    return _core.activation(x, "relu")
 
 
 def gelu(x):
     """x * Phi(x) (the exact erf form, PyTorch's default)."""
-    return _core.activation(_cpu_only("gelu", x=x)["x"], "gelu")
+    x = _as_array("gelu", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu(x)
+    return _core.activation(x, "gelu")
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)) elementwise."""
-    return _core.activation(_cpu_only("sigmoid", x=x)["x"], "sigmoid")
+    x = _as_array("sigmoid", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.sigmoid(x)
+    return _core.activation(x, "sigmoid")
 
 
 def tanh(x):
     """tanh(x) elementwise."""
-    return _core.activation(_cpu_only("tanh", x=x)["x"], "tanh")
+    x = _as_array("tanh", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.tanh(x)
+    return _core.activation(x, "tanh")
 
 
 def relu_backward(grad_y, x):
     """grad_y * (x > 0)."""
-    a = _cpu_only("relu_backward", grad_y=grad_y, x=x)
+    a = {k: _as_array("relu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("relu_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.relu_backward(**a)
     return _core.activation_backward(a["grad_y"], a["x"], "relu")
 
 
 def gelu_backward(grad_y, x):
     """grad_y * (Phi(x) + x * phi(x))."""
-    a = _cpu_only("gelu_backward", grad_y=grad_y, x=x)
+    a = {k: _as_array("gelu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("gelu_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu_backward(**a)
     return _core.activation_backward(a["grad_y"], a["x"], "gelu")
 
 
 def sigmoid_backward(grad_y, y):
     """grad_y * y * (1 - y), from the forward output y."""
-    a = _cpu_only("sigmoid_backward", grad_y=grad_y, y=y)
+    a = {k: _as_array("sigmoid_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
+    if _device_of("sigmoid_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.sigmoid_backward(**a)
     return _core.activation_backward(a["grad_y"], a["y"], "sigmoid")
 
 
 def tanh_backward(grad_y, y):
     """grad_y * (1 - y**2), from the forward output y."""
-    a = _cpu_only("tanh_backward", grad_y=grad_y, y=y)
+    a = {k: _as_array("tanh_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
+    if _device_of("tanh_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.tanh_backward(**a)
     return _core.activation_backward(a["grad_y"], a["y"], "tanh")
 
 
@@ -250,25 +306,41 @@ def _along(op, fn, arrays, axis):
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, computed stably (max subtracted)."""
-    x = _cpu_only("softmax", x=x)["x"]
+    x = _as_array("softmax", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.softmax(x, axis)
     return _along("softmax", lambda a: _core.softmax(a, False), [x], axis)
 
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`."""
-    x = _cpu_only("log_softmax", x=x)["x"]
+    x = _as_array("log_softmax", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.log_softmax(x, axis)
     return _along("log_softmax", lambda a: _core.softmax(a, True), [x], axis)
 
 
 def softmax_backward(grad_y, y, axis=-1):
     """Gradient of softmax from its output y: y * (grad_y - sum(grad_y * y))."""
-    a = _cpu_only("softmax_backward", grad_y=grad_y, y=y)
+    a = {k: _as_array("softmax_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
+    if _device_of("softmax_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.softmax_backward(**a, axis=axis)
     return _along("softmax_backward", lambda g, o: _core.softmax_backward(g, o, False), [a["grad_y"], a["y"]], axis)
 
 
 def log_softmax_backward(grad_y, y, axis=-1):
     """Gradient of log_softmax from its output y: grad_y - exp(y) * sum(grad_y)."""
-    a = _cpu_only("log_softmax_backward", grad_y=grad_y, y=y)
+    a = {k: _as_array("log_softmax_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
+    if _device_of("log_softmax_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.log_softmax_backward(**a, axis=axis)
     return _along("log_softmax_backward", lambda g, o: _core.softmax_backward(g, o, True),
                   [a["grad_y"], a["y"]], axis)
 
@@ -294,7 +366,11 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     Returns ``(y, mean, rstd)`` (like ``torch.native_layer_norm``); mean and
     rstd have x's leading shape and feed ``layer_norm_backward``.
     """
-    a = _cpu_only("layer_norm", x=x, weight=weight, bias=bias)
+    a = {k: _as_array("layer_norm", k, v) for k, v in (("x", x), ("weight", weight), ("bias", bias))}
+    if _device_of("layer_norm", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.layer_norm(a["x"], normalized_shape, a["weight"], a["bias"], eps)
     n = _normalized_size("layer_norm", a["x"], normalized_shape)
     y, mean, rstd = _core.layer_norm(a["x"], n, a["weight"], a["bias"], _scalar("layer_norm", "eps", eps))
     # The kernel sees only the normalized size, so a normalized_shape starting with 1 would look like a
@@ -306,7 +382,12 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
     """Gradients of layer_norm: ``(grad_x, grad_weight, grad_bias)`` (the last two
     are what a weight and a bias would receive, summed over the rows)."""
-    a = _cpu_only("layer_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
+    a = {k: _as_array("layer_norm_backward", k, v)
+         for k, v in (("grad_y", grad_y), ("x", x), ("mean", mean), ("rstd", rstd), ("weight", weight))}
+    if _device_of("layer_norm_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], normalized_shape, a["weight"])
     n = _normalized_size("layer_norm_backward", a["x"], normalized_shape)
     gx, gw, gb = _core.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], a["weight"], n, True)
     tail = tuple(np.shape(a["x"]))[np.ndim(a["x"]) - _normalized_ndim(normalized_shape):]
@@ -318,14 +399,23 @@ def cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0):
     """Mean of -log_softmax(logits)[i, target[i]] over rows whose target is not
     ignore_index (PyTorch's CrossEntropyLoss with class indices), with optional
     label smoothing. logits (N, C) float; target (N,) integer. Returns a float."""
-    a = _cpu_only("cross_entropy", logits=logits, target=target)
+    a = {k: _as_array("cross_entropy", k, v) for k, v in (("logits", logits), ("target", target))}
+    if _device_of("cross_entropy", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.cross_entropy(**a, ignore_index=ignore_index, label_smoothing=label_smoothing)
     return _core.cross_entropy(a["logits"], a["target"], _scalar("cross_entropy", "ignore_index", ignore_index, int),
                                _scalar("cross_entropy", "label_smoothing", label_smoothing))
 
 
 def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label_smoothing=0.0):
     """Gradient of cross_entropy with respect to the logits, times `grad`."""
-    a = _cpu_only("cross_entropy_backward", logits=logits, target=target)
+    a = {k: _as_array("cross_entropy_backward", k, v) for k, v in (("logits", logits), ("target", target))}
+    if _device_of("cross_entropy_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.cross_entropy_backward(**a, grad=grad, ignore_index=ignore_index,
+                                               label_smoothing=label_smoothing)
     op = "cross_entropy_backward"
     return _core.cross_entropy_backward(a["logits"], a["target"], _scalar(op, "grad", grad),
                                         _scalar(op, "ignore_index", ignore_index, int),
@@ -342,7 +432,11 @@ def dropout(x, p=0.5, training=True, seed=None):
     and the element index only (same for any thread count); without a seed one
     is drawn from the generator that ``manual_seed`` sets.
     """
-    x = _cpu_only("dropout", x=x)["x"]
+    x = _as_array("dropout", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.dropout(x, p, training, seed)
     p = _scalar("dropout", "p", p)
     if not 0.0 <= p <= 1.0:   # checked in eval mode too, as torch does
         raise ValueError(f"dropout: argument 'p' must be in [0, 1], got {p}")
@@ -355,7 +449,11 @@ def dropout(x, p=0.5, training=True, seed=None):
 
 def dropout_backward(grad_y, mask, p=0.5):
     """grad_y * mask / (1 - p)."""
-    a = _cpu_only("dropout_backward", grad_y=grad_y, mask=mask)
+    a = {k: _as_array("dropout_backward", k, v) for k, v in (("grad_y", grad_y), ("mask", mask))}
+    if _device_of("dropout_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.dropout_backward(**a, p=p)
     return _core.dropout_backward(a["grad_y"], a["mask"], _scalar("dropout_backward", "p", p))
 
 
@@ -378,7 +476,12 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     x (T, B, I); h0, c0 (B, H); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,).
     Returns ``(y (T, B, H), h_T, c_T, cache)``; cache feeds ``lstm_backward``.
     """
-    a = _cpu_only("lstm", x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    a = {k: _as_array("lstm", k, v)
+         for k, v in (("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh))}
+    if _device_of("lstm", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.lstm(**a)
     hs, cs, gates = _core.lstm(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
     cache = LSTMCache(np.ascontiguousarray(a["x"]), hs, cs, gates, a["w_ih"], a["w_hh"],
                       b_ih is not None, b_hh is not None)
@@ -392,7 +495,12 @@ def lstm_backward(grad_y, grad_hT, grad_cT, cache: LSTMCache):
     if not isinstance(cache, LSTMCache):
         raise TypeError(f"lstm_backward: argument 'cache' must be the LSTMCache returned by lstm, "
                         f"got {type(cache).__name__}")
-    a = _cpu_only("lstm_backward", grad_y=grad_y, grad_hT=grad_hT, grad_cT=grad_cT)
+    a = {k: _as_array("lstm_backward", k, v)
+         for k, v in (("grad_y", grad_y), ("grad_hT", grad_hT), ("grad_cT", grad_cT))}
+    if _device_of("lstm_backward", cache=cache.x, **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.lstm_backward(**a, cache=cache)
     gx, gh0, gc0, gw_ih, gw_hh, gb = _core.lstm_backward(a["grad_y"], a["grad_hT"], a["grad_cT"], cache.x,
                                                          cache.hs, cache.cs, cache.gates, cache.w_ih, cache.w_hh)
     return (gx, gh0, gc0, gw_ih, gw_hh, gb if cache.has_b_ih else None,
@@ -401,7 +509,14 @@ def lstm_backward(grad_y, grad_hT, grad_cT, cache: LSTMCache):
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step: x (B, I), h, c (B, H) -> (h_new, c_new)."""
-    x = _cpu_only("lstm_cell", x=x)["x"]
+    x = _as_array("lstm_cell", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        a = {k: _as_array("lstm_cell", k, v)
+             for k, v in (("h", h), ("c", c), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh))}
+        _device_of("lstm_cell", x=x, **a)
+        return _cuda_nn.lstm_cell(x, **a)
     if np.ndim(x) != 2:
         raise ValueError(f"lstm_cell: argument 'x' must be 2-D (B, I), got shape {tuple(np.shape(x))}")
     try:
@@ -430,7 +545,12 @@ def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0,
     ignored otherwise. All arrays: param's shape and dtype (float32/float64),
     C-contiguous.
     """
-    a = _cpu_only("sgd_step", param=param, grad=grad, momentum_buf=momentum_buf)
+    a = {k: _as_array("sgd_step", k, v) for k, v in (("param", param), ("grad", grad), ("momentum_buf", momentum_buf))}
+    if _device_of("sgd_step", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.sgd_step(**a, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                 weight_decay=weight_decay, first_step=first_step)
     _core.sgd_step(a["param"], a["grad"], a["momentum_buf"], lr=lr, momentum=momentum, dampening=dampening,
                    nesterov=bool(nesterov), weight_decay=weight_decay, first_step=bool(first_step))
 
@@ -444,8 +564,15 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, bet
     and, with ``amsgrad``, ``max_exp_avg_sq`` (start the state at zeros).
     All arrays: param's shape and dtype (float32/float64), C-contiguous.
     """
-    a = _cpu_only("adam_step", param=param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-                  max_exp_avg_sq=max_exp_avg_sq)
+    a = {k: _as_array("adam_step", k, v)
+         for k, v in (("param", param), ("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
+                      ("max_exp_avg_sq", max_exp_avg_sq))}
+    if _device_of("adam_step", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.adam_step(**a, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                  weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                  amsgrad=amsgrad)
     _core.adam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], step=step, lr=lr, beta1=beta1,
                     beta2=beta2, eps=eps, weight_decay=weight_decay,
                     decoupled_weight_decay=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
@@ -460,8 +587,14 @@ def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weig
     and ``momentum_buf`` (momentum > 0); start the state at zeros, as torch
     does. All arrays: param's shape and dtype (float32/float64), C-contiguous.
     """
-    a = _cpu_only("rmsprop_step", param=param, grad=grad, square_avg=square_avg, momentum_buf=momentum_buf,
-                  grad_avg=grad_avg)
+    a = {k: _as_array("rmsprop_step", k, v)
+         for k, v in (("param", param), ("grad", grad), ("square_avg", square_avg), ("momentum_buf", momentum_buf),
+                      ("grad_avg", grad_avg))}
+    if _device_of("rmsprop_step", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.rmsprop_step(**a, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                     momentum=momentum, centered=centered)
     _core.rmsprop_step(a["param"], a["grad"], a["square_avg"], lr=lr, alpha=alpha, eps=eps,
                        weight_decay=weight_decay, momentum=momentum, momentum_buf=a["momentum_buf"],
                        centered=bool(centered), grad_avg=a["grad_avg"])
@@ -495,14 +628,34 @@ def attention(q, k, v, *, causal=False, mask=None, scale=None):
     keys j <= i (PyTorch's is_causal); scale defaults to 1/sqrt(D).
     Returns ``(out, lse)``; a query whose keys are all masked gets out = 0 and
     lse = -inf (PyTorch's math path gives NaN there).
+    CuPy arrays: float32 or float16 (lse is then float32), mask bool or
+    float32 (also float16 for float16 inputs); bfloat16 through
+    ``pyfastnn.cuda_ops.attention.attention_bf16``.
     """
-    q, k, v, mask, scale = _attention_args("attention", q, k, v, mask, scale)
+    arrays = {n: _as_array("attention", n, x) for n, x in (("q", q), ("k", k), ("v", v), ("mask", mask))}
+    if _device_of("attention", **arrays) == "cuda":
+        _backend.require_cuda("attention")
+        from .cuda_ops import attention as cuda_attention
+
+        return cuda_attention.attention(arrays["q"], arrays["k"], arrays["v"], causal=bool(causal),
+                                        mask=arrays["mask"], scale=scale)
+    q, k, v, mask, scale = _attention_args("attention", arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
     return _core.attention(q, k, v, bool(causal), mask, scale)
 
 
 def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, scale=None):
     """Gradients of ``attention``: ``(grad_q, grad_k, grad_v)``, recomputing the
     probabilities from the saved log-sum-exp."""
-    a = _cpu_only("attention_backward", grad_out=grad_out, out=out, lse=lse)
-    q, k, v, mask, scale = _attention_args("attention_backward", q, k, v, mask, scale)
+    op = "attention_backward"
+    arrays = {n: _as_array(op, n, x) for n, x in (("grad_out", grad_out), ("q", q), ("k", k), ("v", v),
+                                                  ("out", out), ("lse", lse), ("mask", mask))}
+    if _device_of(op, **arrays) == "cuda":
+        _backend.require_cuda(op)
+        from .cuda_ops import attention as cuda_attention
+
+        return cuda_attention.attention_backward(arrays["grad_out"], arrays["q"], arrays["k"], arrays["v"],
+                                                 arrays["out"], arrays["lse"], causal=bool(causal),
+                                                 mask=arrays["mask"], scale=scale)
+    a = _cpu_only(op, grad_out=arrays["grad_out"], out=arrays["out"], lse=arrays["lse"])
+    q, k, v, mask, scale = _attention_args(op, arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
     return _core.attention_backward(a["grad_out"], q, k, v, a["out"], a["lse"], bool(causal), mask, scale)
