@@ -52,6 +52,66 @@ inline void direct_tile(const ConvGeometry& g, std::int64_t Wp, const T* xrow, c
     }
 }
 
+// The same product over the output plane taken as one flat row of OH*OW
+// pixels (needs OW >= W and masked lane-range loads): a vector of 16 output
+// pixels crosses at most one row end, so its input is two masked loads from
+// two rows of xpad, and every tile is full however OW divides by the vector
+// width (26-wide rows left a fifth of the lanes idle in the row tiles above).
+// Same additions in the same order as direct_tile: results agree bit for bit.
+template <class T, int NV>
+struct FlatSpan {   // NV vectors of output pixels from flat position p0: where their inputs start
+  const T* base[NV];  // lanes [0, split) read base + l, lanes [split, valid) base + (Wp - OW) + l
+  int split[NV], valid[NV];
+  typename Vec<T>::Mask this_row[NV], next_row[NV];   // the same lane ranges as masks
+};
+
+// KK: the unfolded depth when known at compile time (a 3x3 single-channel
+// kernel: 9, fully unrolled), 0 for any K.
+template <class T, int OB, int NV, int KK>
+inline void direct_flat_tile(const ConvGeometry& g, std::int64_t Wp, const FlatSpan<T, NV>& span,
+                             const std::int64_t* row_offset, const T* w, const T* bias, T* y, std::int64_t o0,
+                             std::int64_t p0) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  const std::int64_t K = KK ? KK : g.k_rows(), P = g.OH * g.OW;
+  const T* const* base = span.base;
+  const int* valid = span.valid;
+  const std::int64_t next_row = Wp - g.OW;
+  V acc[OB][NV];
+#pragma GCC unroll 8
+  for (int o = 0; o < OB; ++o) {
+    const V b = V::broadcast(bias ? bias[o0 + o] : T(0));
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[o][j] = b;
+  }
+  const T* wo = w + o0 * K;
+#pragma GCC unroll 9
+  for (std::int64_t k = 0; k < K; ++k) {
+    V xv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      // Branch-free: two masked loads (the second one's mask is often empty).
+      const T* at = base[j] + row_offset[k];
+      xv[j] = V::load_into(V::load_masked(at, span.this_row[j]), at + next_row, span.next_row[j]);
+    }
+#pragma GCC unroll 8
+    for (int o = 0; o < OB; ++o) {
+      const V wv = V::broadcast(wo[o * K + k]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[o][j] = V::fma(wv, xv[j], acc[o][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int o = 0; o < OB; ++o) {
+    T* dst = y + (o0 + o) * P + p0;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      if (valid[j] == W) acc[o][j].store(dst + j * W);
+      else if (valid[j] > 0) acc[o][j].store_partial(dst + j * W, valid[j]);
+    }
+  }
+}
+
 // y_g (Og x OH x OW) = w_g (Og x K) * unfold(xpad) + bias, for one image and
 // group. xpad: Cg planes of (OH + (KH-1)*DH) x Wp, row_offset[k] as in
 // PaddedLayout, readable up to (KW-1)*DW + 2*W elements past its end.
@@ -60,6 +120,36 @@ void conv_direct_small_k(const ConvGeometry& g, std::int64_t Wp, const T* xpad, 
                          const T* w, const T* bias, T* y) {
   constexpr int W = Vec<T>::size, NV = 2, OB = 4;
   const std::int64_t Og = g.o_per_group();
+  if constexpr (HasLaneRange<Vec<T>>::value) {
+    if (g.OW >= W) {
+      constexpr int FB = 8, FV = 3;   // 24 accumulators
+      const std::int64_t P = g.OH * g.OW;
+      std::int64_t oy = 0, ox = 0;    // of the span's first pixel, stepped without divisions
+      for (std::int64_t p0 = 0; p0 < P; p0 += FV * W) {
+        FlatSpan<T, FV> span;
+        std::int64_t vy = oy, vx = ox;
+        for (int j = 0; j < FV; ++j) {
+          const std::int64_t p = p0 + j * W;
+          span.valid[j] = static_cast<int>(std::max<std::int64_t>(0, std::min<std::int64_t>(W, P - p)));
+          span.split[j] = static_cast<int>(std::min<std::int64_t>(span.valid[j], g.OW - vx));
+          span.base[j] = xpad + vy * Wp + vx;
+          span.this_row[j] = Vec<T>::lanes_mask(0, span.split[j]);
+          span.next_row[j] = Vec<T>::lanes_mask(span.split[j], span.valid[j]);
+          vx += W;
+          if (vx >= g.OW) vx -= g.OW, ++vy;   // OW >= W: at most one row end per vector
+        }
+        oy = vy, ox = vx;
+        std::int64_t o0 = 0;
+        if (g.k_rows() == 9) {
+          for (; o0 + FB <= Og; o0 += FB) direct_flat_tile<T, FB, FV, 9>(g, Wp, span, row_offset, w, bias, y, o0, p0);
+        } else {
+          for (; o0 + FB <= Og; o0 += FB) direct_flat_tile<T, FB, FV, 0>(g, Wp, span, row_offset, w, bias, y, o0, p0);
+        }
+        for (; o0 < Og; ++o0) direct_flat_tile<T, 1, FV, 0>(g, Wp, span, row_offset, w, bias, y, o0, p0);
+      }
+      return;
+    }
+  }
   for (std::int64_t o0 = 0; o0 < Og; o0 += OB) {
     const bool full = Og - o0 >= OB;
     for (std::int64_t oy = 0; oy < g.OH; oy += 2) {

@@ -54,11 +54,6 @@ void unfold_stride1(std::int64_t K, std::int64_t pc, const T* xpad, const std::i
   }
 }
 
-template <class V, class = void>
-struct HasLaneRange : std::false_type {};
-template <class V>
-struct HasLaneRange<V, std::void_t<decltype(V::has_lane_range)>> : std::bool_constant<V::has_lane_range> {};
-
 template <class V>
 constexpr bool lane_ranges() {
   return HasLaneRange<V>::value;

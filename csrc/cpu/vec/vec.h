@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace pyfastnn {
 namespace cpu {
@@ -40,6 +41,12 @@ struct Vec<float> {
   static Vec load_lanes(const float* p, int lo, int hi) {
     return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << hi) - (1u << lo)), p)};
   }
+  // The same with the mask made once, outside a hot loop; load_into keeps
+  // src's lanes outside the mask (two masked loads assemble one vector).
+  using Mask = __mmask16;
+  static Mask lanes_mask(int lo, int hi) { return static_cast<__mmask16>((1u << hi) - (1u << lo)); }
+  static Vec load_masked(const float* p, Mask m) { return {_mm512_maskz_loadu_ps(m, p)}; }
+  static Vec load_into(Vec src, const float* p, Mask m) { return {_mm512_mask_loadu_ps(src.v, m, p)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
@@ -211,6 +218,13 @@ struct Vec {
   }
 };
 #endif
+
+// Whether V has load_lanes (masked loads of a lane range that never touch the
+// masked-off addresses): AVX-512 only.
+template <class V, class = void>
+struct HasLaneRange : std::false_type {};
+template <class V>
+struct HasLaneRange<V, std::void_t<decltype(V::has_lane_range)>> : std::bool_constant<V::has_lane_range> {};
 
 }  // namespace PFN_ISA_NS
 }  // namespace cpu
