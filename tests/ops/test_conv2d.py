@@ -23,6 +23,11 @@ CONFIGS = [
     (2, 2, 6, 6, 3, (3, 3), 1, 2, 1, 1),        # padding > (k-1)*d / 2 on a stride-1 conv
     (1, 2, 5, 5, 3, (3, 3), 1, 3, 1, 1),        # padding larger than the kernel reach
     (4, 1, 28, 28, 8, (3, 3), 1, 0, 1, 1),      # first layer, C = 1
+    # small K, output rows >= 16 wide: the flat-run kernel (vectors cross row ends)
+    (2, 1, 19, 17, 13, (3, 3), 1, 1, 1, 1),     # 8 + 5 channels, 17-wide rows
+    (3, 1, 40, 18, 8, (3, 3), 1, 0, 1, 1),      # rows exactly one vector wide
+    (2, 2, 20, 33, 11, (2, 3), 1, (0, 1), (2, 1), 1),  # K = 12, dilated
+    (2, 4, 21, 23, 4, (3, 3), 1, 1, 1, 4),      # depthwise, one channel per group
     (0, 3, 5, 5, 4, (3, 3), 1, 1, 1, 1),        # empty batch
     (2, 17, 13, 11, 19, (3, 3), 1, 1, 1, 1),    # primes
     (2, 8, 15, 15, 16, (3, 3), 2, 1, 1, 4),
