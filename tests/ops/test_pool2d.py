@@ -13,6 +13,9 @@ CONFIGS = [
     ((2, 3, 8, 8), 2, None, 0),
     ((2, 3, 7, 9), 2, 2, 0),            # odd sizes: the last column/row is dropped
     ((1, 2, 33, 35), 2, 2, 0),          # more than 16 outputs per row, plus a tail
+    ((3, 5, 26, 26), 2, 2, 0),          # 13-wide rows: tails spill whole vectors into the next row
+    ((2, 3, 27, 21), 2, 2, 0),          # 10-wide rows, odd input width and height
+    ((2, 2, 18, 40), 2, 2, 0),          # 20-wide rows: one full vector, a spilling tail
     ((3, 5, 9, 7), 3, 2, 1),            # ResNet stem-style
     ((2, 2, 12, 12), 3, 1, 1),          # overlapping windows
     ((2, 2, 10, 11), (3, 2), (2, 1), (1, 0)),
