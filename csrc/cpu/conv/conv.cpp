@@ -146,12 +146,13 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
   const GemmKernelSet<T>& ks = gemm_kernels<T>(active_isa());
   if (K <= kDirectMaxK) {
     const ConvKernels<T>& ck = kernels_for<T>(active_isa());
+    const bool in_bounds = ck.flat_min_ow > 0 && g.OW >= ck.flat_min_ow;
+    const std::int64_t slack = in_bounds ? 0 : L.junk_slack + ck.lanes_ahead;
     for_image_parts(g.N, 0.0, nthreads, [&](std::int64_t n0, std::int64_t n1, int, int) {
       std::vector<T> xbuf;
       for (std::int64_t n = n0; n < n1; ++n)
         for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-          const T* xpad =
-              padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, L.junk_slack + ck.lanes_ahead);
+          const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, slack);
           ck.direct_small_k(g, L.Wp, xpad, L.row_offset.data(), w + gi * Og * K, bias ? bias + gi * Og : nullptr,
                             y + (n * g.O + gi * Og) * P);
         }

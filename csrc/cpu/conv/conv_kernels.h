@@ -21,6 +21,10 @@ struct ConvKernels {
                          std::int64_t wp, std::int64_t ow, std::int64_t p0, T* col, std::int64_t ld);
   void (*fold_stride1_add)(std::int64_t K, std::int64_t pc, const T* col, std::int64_t ld, T* xpad,
                            const std::int64_t* row_offset, std::int64_t wp, std::int64_t ow, std::int64_t p0);
+  // > 0: on output rows at least this wide direct_small_k runs the flat-run
+  // kernel, whose masked loads touch nothing outside the image, so an
+  // unpadded x is read in place (no copy, no slack).
+  std::int64_t flat_min_ow = 0;
 };
 
 template <class T>
