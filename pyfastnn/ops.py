@@ -144,7 +144,12 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding, dilation: int or pair (padding also 'valid' or 'same');
     float32 or float64. Returns (N, O, OH, OW).
     """
-    a = _cpu_only("conv2d", x=x, w=w, bias=bias)
+    a = {k: _as_array("conv2d", k, v) for k, v in (("x", x), ("w", w), ("bias", bias))}
+    if _device_of("conv2d", **a) == "cuda":
+        _backend.require_cuda("conv2d")
+        from .cuda_ops import conv as _cuda_conv
+
+        return _cuda_conv.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
     return _core.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
 
 
@@ -152,7 +157,13 @@ def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *, 
                     need_grad_w=True):
     """Gradients of ``conv2d`` with respect to x, w and bias: ``(grad_x, grad_w, grad_b)``.
     A gradient whose ``need_*`` flag is False is not computed and comes back as None."""
-    a = _cpu_only("conv2d_backward", grad_y=grad_y, x=x, w=w)
+    a = {k: _as_array("conv2d_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x), ("w", w))}
+    if _device_of("conv2d_backward", **a) == "cuda":
+        _backend.require_cuda("conv2d_backward")
+        from .cuda_ops import conv as _cuda_conv
+
+        return _cuda_conv.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups,
+                                          need_grad_x=bool(need_grad_x), need_grad_w=bool(need_grad_w))
     return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups,
                                  bool(need_grad_x), bool(need_grad_w))
 

@@ -28,6 +28,7 @@ inline cudaStream_t stream_of(std::uintptr_t s) { return reinterpret_cast<cudaSt
 void bind_gemm(pybind11::module_& m);       // SGEMM, tensor-core GEMM
 void bind_attention(pybind11::module_& m);  // flash attention forward/backward
 void bind_nn(pybind11::module_& m);         // activations, softmax, norms, losses, dropout, optimizer steps, pooling, LSTM cell
+void bind_conv(pybind11::module_& m);       // conv2d forward, gradients of x, w and bias
 
 }  // namespace cuda_bindings
 }  // namespace pyfastnn

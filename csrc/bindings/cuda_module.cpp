@@ -61,4 +61,5 @@ PYBIND11_MODULE(_cuda, m) {
   pyfastnn::cuda_bindings::bind_gemm(m);
   pyfastnn::cuda_bindings::bind_attention(m);
   pyfastnn::cuda_bindings::bind_nn(m);
+  pyfastnn::cuda_bindings::bind_conv(m);
 }
