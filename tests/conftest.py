@@ -74,3 +74,18 @@ def assert_raises_naming(call, exc, words):
         call()
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def cupy_or_skip():
+    """CuPy, or a skip saying why there is no GPU (CUDA tests run only where one is)."""
+    import pyfastnn
+
+    info = pyfastnn.backend_info()
+    if not info["cuda_available"]:
+        pytest.skip("no CUDA device: " + str(info["cuda_error"]))
+    return pytest.importorskip("cupy")
+
+
+@pytest.fixture
+def cp():
+    return cupy_or_skip()

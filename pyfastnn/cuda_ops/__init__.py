@@ -40,3 +40,31 @@ def check_ndim(op: str, name: str, x, ndims) -> None:
 def contiguous(x):
     """A C-contiguous version of ``x`` (no copy when it already is)."""
     return cupy().ascontiguousarray(x)
+
+
+def device_array(op: str, name: str, x) -> None:
+    """x must be a CuPy array on the current device (TypeError / ValueError naming op and argument)."""
+    cp = cupy()
+    if not isinstance(x, cp.ndarray):
+        raise TypeError(f"{op}: argument '{name}' must be a CuPy array, got {type(x).__module__}.{type(x).__name__}")
+    current = cp.cuda.Device().id
+    if x.device.id != current:
+        raise ValueError(f"{op}: argument '{name}' is on GPU {x.device.id} but the current device is GPU {current}")
+
+
+def int_pair(op: str, name: str, v, lo: int):
+    """An int or a pair of ints, each >= lo (the CPU's parse_int_pair)."""
+    def as_int(h):
+        if isinstance(h, bool) or not isinstance(h, int):
+            raise TypeError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
+        return h
+
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
+        a, b = as_int(v[0]), as_int(v[1])
+    else:
+        a = b = as_int(v)
+    if a < lo or b < lo:
+        raise ValueError(f"{op}: argument '{name}' must be >= {lo}, got {v!r}")
+    return a, b

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cupy, module, stream_ptr
+from . import device_array as _device_array, int_pair as _int_pair
 
 __all__ = ["conv2d", "conv2d_backward", "ALGOS", "TILES"]
 
@@ -31,14 +32,6 @@ _MAX_ELEMS = 2**31 - 1024  # conv.h's kConvMaxElems: the kernels index with 32-b
 
 
 # --------------------------------------------------------------------- checks
-def _device_array(op, name, x):
-    """x is a CuPy array on the current device."""
-    cp = cupy()
-    if not isinstance(x, cp.ndarray):
-        raise TypeError(f"{op}: argument '{name}' must be a CuPy array, got {type(x).__module__}.{type(x).__name__}")
-    current = cp.cuda.Device().id
-    if x.device.id != current:
-        raise ValueError(f"{op}: argument '{name}' is on GPU {x.device.id} but the current device is GPU {current}")
 
 
 def _float_kind(op, name, x):
@@ -50,22 +43,6 @@ def _shape(a) -> str:
     return str(tuple(int(d) for d in a.shape))
 
 
-def _int_pair(op, name, v, lo):
-    """An int or a pair of ints, each >= lo (the CPU's parse_int_pair)."""
-    def as_int(h):
-        if isinstance(h, bool) or not isinstance(h, int):
-            raise TypeError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
-        return h
-
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
-        a, b = as_int(v[0]), as_int(v[1])
-    else:
-        a = b = as_int(v)
-    if a < lo or b < lo:
-        raise ValueError(f"{op}: argument '{name}' must be >= {lo}, got {v!r}")
-    return a, b
 
 
 def _fits(*dims) -> bool:

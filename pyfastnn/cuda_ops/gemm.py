@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 from . import cupy, module, stream_ptr
+from . import device_array as _require_device_array
 
 __all__ = ["matmul", "matmul_bf16", "matmul_reference", "matmul_reference_bf16", "bf16_from_float32",
            "bf16_to_float32"]
@@ -102,13 +103,6 @@ def _bf16_hint(dtype) -> str:
     return "expected uint16 holding bfloat16 bits (see pyfastnn.cuda_ops.gemm.bf16_from_float32)"
 
 
-def _require_device_array(op, name, x):
-    cp = cupy()
-    if not isinstance(x, cp.ndarray):
-        raise TypeError(f"{op}: argument '{name}' must be a CuPy array, got {type(x).__module__}.{type(x).__name__}")
-    current = cp.cuda.Device().id
-    if x.device.id != current:
-        raise ValueError(f"{op}: argument '{name}' is on GPU {x.device.id} but the current device is GPU {current}")
 
 
 def _check_pair(op, a, b, allowed, hint):

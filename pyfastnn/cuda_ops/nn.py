@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cupy, module, stream_ptr
+from . import device_array as _device_array, int_pair as _int_pair
 
 __all__ = ["relu", "gelu", "sigmoid", "tanh", "relu_backward", "gelu_backward", "sigmoid_backward", "tanh_backward",
            "dropout", "dropout_backward", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
@@ -42,14 +43,6 @@ _ACT_CODES = {"relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
 
 
 # --------------------------------------------------------------------- checks
-def _device_array(op, name, x):
-    """x is a CuPy array on the current device."""
-    cp = cupy()
-    if not isinstance(x, cp.ndarray):
-        raise TypeError(f"{op}: argument '{name}' must be a CuPy array, got {type(x).__module__}.{type(x).__name__}")
-    current = cp.cuda.Device().id
-    if x.device.id != current:
-        raise ValueError(f"{op}: argument '{name}' is on GPU {x.device.id} but the current device is GPU {current}")
 
 
 def _float_input(op, name, x, half=False):
@@ -106,22 +99,6 @@ def _at_least(op, name, x, lo):
         raise ValueError(f"{op}: argument '{name}' must be >= {_num(lo)}, got {_num(x)}")
 
 
-def _int_pair(op, name, v, lo):
-    """An int or a pair of ints, each >= lo (the CPU's parse_int_pair)."""
-    def as_int(h):
-        if isinstance(h, bool) or not isinstance(h, int):
-            raise TypeError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
-        return h
-
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: argument '{name}' must be an int or a pair of ints, got {v!r}")
-        a, b = as_int(v[0]), as_int(v[1])
-    else:
-        a = b = as_int(v)
-    if a < lo or b < lo:
-        raise ValueError(f"{op}: argument '{name}' must be >= {lo}, got {v!r}")
-    return a, b
 
 
 def _ptr(x):

@@ -4,7 +4,7 @@ import pytest
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import activation_ref, rel_error
+from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, rel_error
 
 ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
 
@@ -36,11 +36,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="bias_activation.*'activation'"):
         ops.bias_activation(x, activation="elu")
 
-
-def _cupy_or_skip():
-    if not pyfastnn.backend_info()["cuda_available"]:
-        pytest.skip("no CUDA device: " + str(pyfastnn.backend_info()["cuda_error"]))
-    return pytest.importorskip("cupy")
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

@@ -13,18 +13,12 @@ the exact 16-bit products), absolutely where its norm is below 1.
 import numpy as np
 import pytest
 
-import pyfastnn
 from pyfastnn import ops
-from conftest import assert_raises_naming, rel_error
+from conftest import assert_raises_naming, cupy_or_skip as _cupy_or_skip, rel_error
 
 FWD_TOL = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 1.2e-2}
 BWD_TOL = {"float32": 1e-4, "float16": 5e-3, "bfloat16": 3e-2}
 
-
-def _cupy_or_skip():
-    if not pyfastnn.backend_info()["cuda_available"]:
-        pytest.skip("no CUDA device: " + str(pyfastnn.backend_info()["cuda_error"]))
-    return pytest.importorskip("cupy")
 
 
 def _cuda_attention():

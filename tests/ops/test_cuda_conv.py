@@ -20,22 +20,13 @@ import pytest
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import assert_raises_naming, rel_error
+from conftest import assert_raises_naming, cupy_or_skip as _cupy_or_skip, rel_error
 
 TOL = 2e-5
 SANITIZER = os.environ.get("PYFASTNN_SANITIZER_RUN") == "1"
 large = pytest.mark.skipif(SANITIZER, reason="large case: skipped under compute-sanitizer")
 
 
-def _cupy_or_skip():
-    if not pyfastnn.backend_info()["cuda_available"]:
-        pytest.skip("no CUDA device: " + str(pyfastnn.backend_info()["cuda_error"]))
-    return pytest.importorskip("cupy")
-
-
-@pytest.fixture
-def cp():
-    return _cupy_or_skip()
 
 
 def _conv():

@@ -21,7 +21,7 @@ import pytest
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import activation_ref, rel_error
+from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, rel_error
 
 ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
@@ -38,12 +38,6 @@ SHAPES = [
     (129, 127, 17), (256, 384, 64), (67, 131, 521), (1, 300, 77), (300, 1, 33), (31, 45, 8), (130, 9, 160),
 ]
 
-
-def _cupy_or_skip():
-    info = pyfastnn.backend_info()
-    if not info["cuda_available"]:
-        pytest.skip("no CUDA device: " + str(info["cuda_error"]))
-    return pytest.importorskip("cupy")
 
 
 def _gemm_module():

@@ -18,7 +18,7 @@ import pytest
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import assert_raises_naming, rel_error
+from conftest import assert_raises_naming, cupy_or_skip as _cupy_or_skip, rel_error
 
 
 SANITIZER = os.environ.get("PYFASTNN_SANITIZER_RUN") == "1"
@@ -36,15 +36,6 @@ def _mark_large(cases, shape_of=lambda c: c, unpack=False, limit=200_000):
     return out
 
 
-def _cupy_or_skip():
-    if not pyfastnn.backend_info()["cuda_available"]:
-        pytest.skip("no CUDA device: " + str(pyfastnn.backend_info()["cuda_error"]))
-    return pytest.importorskip("cupy")
-
-
-@pytest.fixture
-def cp():
-    return _cupy_or_skip()
 
 
 def _nn():

@@ -2,21 +2,12 @@
 // element per thread per step. Memory-bound; kept plain until it is measured
 // on a GPU.
 #include "cuda/activation/bias_act.h"
+#include "cuda/activation/activate.cuh"
 
 namespace pyfastnn {
 namespace cuda {
 
 namespace {
-
-__device__ __forceinline__ float activate(float v, int act) {
-  switch (act) {
-    case 1: return v > 0.f || v != v ? v : 0.f;
-    case 2: return 0.5f * v * erfcf(-v * 0.70710678118654752f);
-    case 3: return 1.f / (1.f + expf(-v));
-    case 4: return tanhf(v);
-    default: return v;
-  }
-}
 
 __global__ void bias_act_kernel(const float* __restrict__ x, const float* __restrict__ bias, float* y,
                                  std::int64_t total, std::int64_t cols, int act) {

@@ -6,24 +6,14 @@
 
 #include <cstdint>
 
+#include "cuda/activation/activate.cuh"
 #include "cuda/gemm/gemm_args.h"
 
 namespace pyfastnn {
 namespace cuda {
 namespace gemm_detail {
 
-// The same formulas as the CPU kernels and bias_act, so CUDA and CPU results
-// differ only by rounding: relu keeps NaN, gelu is the exact erf form written
-// with erfc so its left tail does not cancel to 0.
-__device__ __forceinline__ float activate(float v, int act) {
-  switch (act) {
-    case 1: return v > 0.f || v != v ? v : 0.f;
-    case 2: return 0.5f * v * erfcf(-v * 0.70710678118654752f);
-    case 3: return 1.f / (1.f + expf(-v));
-    case 4: return tanhf(v);
-    default: return v;
-  }
-}
+using pyfastnn::cuda::activate;   // the epilogue activations (activation/activate.cuh)
 
 // Blocks that run at the same time share rows of A and columns of B in L2:
 // consecutive block ids walk down a group of kGroup tile rows before moving to
