@@ -191,6 +191,25 @@ def _check_pair(x, y, where):
     return x, y
 
 
+def _model_device(model):
+    """'cuda' when the model's parameters live on the GPU (fit then moves each batch there), else 'cpu'."""
+    for p in model.parameters():
+        return p.device
+    return "cpu"
+
+
+def _on(device, a):
+    """A host batch on the model's device: itself on the CPU, a CuPy copy for a GPU model."""
+    if device == "cpu":
+        return a
+    import cupy
+    return cupy.asarray(a)
+
+
+def _host(a):
+    return a.get() if type(a).__module__.startswith("cupy") else a
+
+
 def _batches(n, batch_size, order=None):
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
@@ -284,6 +303,7 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
             verbose = 0
     global_batch = batch_size * world
     steps = (n + global_batch - 1) // global_batch
+    device = _model_device(model)
     for cb in callbacks:
         cb.on_train_begin()
     for epoch in range(initial_epoch, epochs):
@@ -306,15 +326,15 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
             else:
                 idx = gidx
             xb, yb = x[idx], y[idx]
-            out = net(Tensor(xb, _trusted=True))
-            loss = c.loss(out, yb)
+            out = net(Tensor(_on(device, xb), _trusted=True))
+            loss = c.loss(out, _on(device, yb))
             c.optimizer.zero_grad()
             loss.backward()
             c.optimizer.step()
             total += float(loss.data) * len(xb)
             seen += len(xb)
             if c.metrics:
-                outs.append(out.data)
+                outs.append(_host(out.data))
                 targets.append(yb)
             bar.update(step, total / max(seen, 1))
         if dist is not None:
@@ -366,10 +386,11 @@ def map_batches(model, x, batch_size, fn):
     """[fn(batch) for each batch of x as a Tensor], in eval mode and without
     gradients, restoring the model's mode afterwards (evaluate and predict)."""
     was_training = model.training
+    device = _model_device(model)
     model.eval()
     try:
         with no_grad():
-            return [fn(Tensor(x[idx], _trusted=True)) for idx in _batches(len(x), batch_size)]
+            return [fn(Tensor(_on(device, x[idx]), _trusted=True)) for idx in _batches(len(x), batch_size)]
     finally:
         model.train(was_training)
 

@@ -7,6 +7,7 @@ import pytest
 import pyfastnn
 from pyfastnn import nn
 from pyfastnn import serialization
+from conftest import cupy_or_skip
 
 
 def blobs(n=240, classes=3, dim=5, seed=0):
@@ -197,3 +198,20 @@ def test_bad_names_and_inputs_raise_clearly():
         m.fit(x[:, :4], y, verbose=0)
     with pytest.raises(ValueError, match="batch_size"):
         m.fit(x, y, batch_size=0, verbose=0)
+
+
+def test_fit_on_the_gpu_matches_the_cpu():
+    """A model moved to the GPU trains there (fit moves each batch); same history as on the CPU."""
+    cupy_or_skip()
+    x, y = blobs()
+    hists = []
+    for device in ("cpu", "cuda"):
+        pyfastnn.manual_seed(0)
+        model = mlp().to(device)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        hists.append(model.fit(x, y, epochs=3, batch_size=32, shuffle=False, validation_data=(x[:60], y[:60]),
+                               verbose=0))
+        assert next(iter(model.parameters())).device == device
+        assert isinstance(model.predict(x[:7]), np.ndarray)
+    for key in hists[0]:
+        np.testing.assert_allclose(hists[1][key], hists[0][key], rtol=1e-4, err_msg=key)
