@@ -60,9 +60,9 @@ inline void direct_tile(const ConvGeometry& g, std::int64_t Wp, const T* xrow, c
 // Same additions in the same order as direct_tile: results agree bit for bit.
 template <class T, int NV>
 struct FlatSpan {   // NV vectors of output pixels from flat position p0: where their inputs start
-  const T* base[NV];  // lanes [0, split) read base + l, lanes [split, valid) base + (Wp - OW) + l
-  int split[NV], valid[NV];
-  typename Vec<T>::Mask this_row[NV], next_row[NV];   // the same lane ranges as masks
+  const T* base[NV];  // lanes in this_row read base + l, lanes in next_row base + (Wp - OW) + l
+  int valid[NV];      // lanes inside the plane
+  typename Vec<T>::Mask this_row[NV], next_row[NV];
 };
 
 // KK: the unfolded depth when known at compile time (a 3x3 single-channel
@@ -114,7 +114,8 @@ inline void direct_flat_tile(const ConvGeometry& g, std::int64_t Wp, const FlatS
 
 // y_g (Og x OH x OW) = w_g (Og x K) * unfold(xpad) + bias, for one image and
 // group. xpad: Cg planes of (OH + (KH-1)*DH) x Wp, row_offset[k] as in
-// PaddedLayout, readable up to (KW-1)*DW + 2*W elements past its end.
+// PaddedLayout; the row tiles read up to (KW-1)*DW + 2*W elements past its
+// end, the flat-run tiles (OW >= W with lane-range loads) nothing outside it.
 template <class T>
 void conv_direct_small_k(const ConvGeometry& g, std::int64_t Wp, const T* xpad, const std::int64_t* row_offset,
                          const T* w, const T* bias, T* y) {
@@ -131,10 +132,10 @@ void conv_direct_small_k(const ConvGeometry& g, std::int64_t Wp, const T* xpad, 
         for (int j = 0; j < FV; ++j) {
           const std::int64_t p = p0 + j * W;
           span.valid[j] = static_cast<int>(std::max<std::int64_t>(0, std::min<std::int64_t>(W, P - p)));
-          span.split[j] = static_cast<int>(std::min<std::int64_t>(span.valid[j], g.OW - vx));
+          const int split = static_cast<int>(std::min<std::int64_t>(span.valid[j], g.OW - vx));  // lanes in row vy
           span.base[j] = xpad + vy * Wp + vx;
-          span.this_row[j] = Vec<T>::lanes_mask(0, span.split[j]);
-          span.next_row[j] = Vec<T>::lanes_mask(span.split[j], span.valid[j]);
+          span.this_row[j] = Vec<T>::lanes_mask(0, split);
+          span.next_row[j] = Vec<T>::lanes_mask(split, span.valid[j]);
           vx += W;
           if (vx >= g.OW) vx -= g.OW, ++vy;   // OW >= W: at most one row end per vector
         }

@@ -18,6 +18,15 @@ namespace pyfastnn {
 namespace cpu {
 namespace PFN_ISA_NS {
 
+// One register tile of NV vectors over a packed B sliver BV vectors wide; A
+// packed, or read in place (row stride lda).
+template <class T, int MR, int NV, int BV>
+inline void tile(bool packed_a, int kc, const T* a, std::ptrdiff_t lda, const T* bp, T* c, std::ptrdiff_t ldc,
+                 bool accumulate, int rows, int cols) {
+  if (packed_a) microkernel<T, MR, NV, true, BV>(kc, a, 0, bp, c, ldc, accumulate, rows, cols);
+  else microkernel<T, MR, NV, false, BV>(kc, a, lda, bp, c, ldc, accumulate, rows, cols);
+}
+
 template <class T, int MR, int NV>
 void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptrdiff_t lda, const T* bp, T* c,
                   std::ptrdiff_t ldc, bool accumulate, bool last, const T* bias, bool bias_per_row,
@@ -42,16 +51,11 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, int kc, const T* a, std::ptr
       // spending whole FMAs on zero padding.
       constexpr int W = Vec<T>::size;
       if (NV > 1 && cols <= W) {
-        if (packed) microkernel<T, MR, 1, true, NV>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
-        else microkernel<T, MR, 1, false, NV>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+        tile<T, MR, 1, NV>(packed, kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
       } else if (NV > 2 && cols <= 2 * W) {
-        constexpr int kTwo = NV > 2 ? 2 : NV;
-        if (packed) microkernel<T, MR, kTwo, true, NV>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
-        else microkernel<T, MR, kTwo, false, NV>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
-      } else if (packed) {
-        microkernel<T, MR, NV, true>(kc, a_sliver, 0, b_sliver, ct, ldc, accumulate, rows, cols);
+        tile<T, MR, (NV > 2 ? 2 : NV), NV>(packed, kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
       } else {
-        microkernel<T, MR, NV, false>(kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
+        tile<T, MR, NV, NV>(packed, kc, a_sliver, lda, b_sliver, ct, ldc, accumulate, rows, cols);
       }
       if (epilogue) {
         for (int i = 0; i < rows; ++i) {
