@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = ["ops", "nn", "optim", "metrics", "callbacks", "autograd", "Tensor", "tensor", "from_numpy", "zeros", "ones", "randn",
            "rand", "arange", "cat", "stack", "where", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "save", "load", "backend_info", "manual_seed", "set_num_threads",
-           "get_num_threads", "__version__"]
+           "get_num_threads", "use_deterministic", "is_deterministic", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -26,6 +26,20 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: argument 'n' must be an int, got {type(n).__name__}")
     _core.set_num_threads(n)
+
+
+def use_deterministic(mode: bool = True) -> None:
+    """Makes the CUDA backward kernels that would add with atomics use a fixed
+    order instead (bit-identical runs, slower). The CPU kernels are
+    deterministic at a fixed thread count regardless."""
+    if not isinstance(mode, (bool, int)):
+        raise TypeError(f"use_deterministic: argument 'mode' must be a bool, got {type(mode).__name__}")
+    _backend.deterministic = bool(mode)
+
+
+def is_deterministic() -> bool:
+    """Whether use_deterministic(True) is in effect."""
+    return _backend.deterministic
 
 
 def get_num_threads() -> int:

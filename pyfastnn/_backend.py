@@ -20,6 +20,11 @@ allocator = {"applied": False, "mmap_threshold": 0, "trim_threshold": 0}
 if os.environ.get("PYFASTNN_MALLOC_TUNING", "1") != "0":
     allocator = dict(_core.tune_allocator(64 << 20, 256 << 20))
 
+# pyfastnn.use_deterministic: CUDA backward kernels that would add with atomics
+# (max_pool2d's overlapping windows) take a fixed order instead. The CPU
+# kernels are deterministic at a fixed thread count either way.
+deterministic = False
+
 _cuda = None          # the CUDA module, only when it loaded and sees a GPU
 cuda_built = False    # whether the CUDA extension exists in this install
 cuda_error = ""       # why _cuda is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _backend
 from . import cupy, module, stream_ptr
 from . import device_array as _device_array, int_pair as _int_pair
 
@@ -33,10 +34,9 @@ __all__ = ["relu", "gelu", "sigmoid", "tanh", "relu_backward", "gelu_backward", 
            "rmsprop_step", "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "lstm",
            "lstm_backward", "lstm_cell"]
 
-# When True, max_pool2d_backward adds each plane's gradients in output order
-# (one thread per plane: bit-identical to the CPU, slower) instead of with
-# atomics. pyfastnn.use_deterministic(True) is meant to set it.
-deterministic = False
+# Under pyfastnn.use_deterministic(True), max_pool2d_backward adds each
+# plane's gradients in output order (one thread per plane: bit-identical to
+# the CPU, slower) instead of with atomics.
 
 _STORAGE = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 _ACT_CODES = {"relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
@@ -665,7 +665,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 def max_pool2d_backward(grad_y, indices, x_shape):
     """``ops.max_pool2d_backward`` on the GPU: grad_y added at its indices
-    (overlapping windows add up; atomics unless ``deterministic``). Reads a
+    (overlapping windows add up; atomics unless pyfastnn.use_deterministic(True)). Reads a
     flag back to the host to refuse an index outside its plane."""
     op = "max_pool2d_backward"
     cuda = module(op)
@@ -692,7 +692,7 @@ def max_pool2d_backward(grad_y, indices, x_shape):
     bad = cp.zeros(1, cp.int32)
     OH, OW = grad_y.shape[-2:]
     geometry = [planes, H, W, 1, 1, 1, 1, 0, 0, OH, OW]
-    cuda.nn_max_pool2d_backward(g.data.ptr, idx.data.ptr, gx.data.ptr, bad.data.ptr, bool(deterministic), geometry,
+    cuda.nn_max_pool2d_backward(g.data.ptr, idx.data.ptr, gx.data.ptr, bad.data.ptr, bool(_backend.deterministic), geometry,
                                 stream_ptr())
     if g.size and int(bad.get()[0]):
         raise ValueError(f"{op}: argument 'indices' holds a position outside the {H}x{W} input plane")

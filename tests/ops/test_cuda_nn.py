@@ -500,15 +500,14 @@ def test_max_pool_matches_cpu(cp, cfg):
     np.testing.assert_array_equal(_host(idx), idx_cpu)
     gy = _f32(rng, *y_cpu.shape)
     gx_cpu = ops.max_pool2d_backward(gy, idx_cpu, x.shape)
-    nn = _nn()
     gx = ops.max_pool2d_backward(cp.asarray(gy), idx, x.shape)      # atomics
     assert gx.shape == x.shape and rel_error(_host(gx), gx_cpu) < 1e-6
-    before = nn.deterministic
-    nn.deterministic = True
+    before = pyfastnn.is_deterministic()
+    pyfastnn.use_deterministic(True)
     try:
         gx = ops.max_pool2d_backward(cp.asarray(gy), idx, list(x.shape))
     finally:
-        nn.deterministic = before
+        pyfastnn.use_deterministic(before)
     np.testing.assert_array_equal(_host(gx), gx_cpu)               # the CPU's order of additions
 
 

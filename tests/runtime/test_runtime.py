@@ -136,3 +136,16 @@ def test_allocator_tuning_reported_and_can_be_turned_off():
     if sys.platform.startswith("linux") and on["applied"]:
         assert on["mmap_threshold"] == 64 << 20 and on["trim_threshold"] == 256 << 20
     assert "allocator_tuned" in pyfastnn.backend_info()
+
+
+def test_use_deterministic_switch():
+    before = pyfastnn.is_deterministic()
+    try:
+        pyfastnn.use_deterministic(True)
+        assert pyfastnn.is_deterministic() is True
+        pyfastnn.use_deterministic(False)
+        assert pyfastnn.is_deterministic() is False
+        with pytest.raises(TypeError, match="use_deterministic.*'mode'"):
+            pyfastnn.use_deterministic("yes")
+    finally:
+        pyfastnn.use_deterministic(before)
