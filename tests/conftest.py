@@ -89,3 +89,17 @@ def cupy_or_skip():
 @pytest.fixture
 def cp():
     return cupy_or_skip()
+
+
+def matmul_reference(a, b, bias=None, activation=None, trans_a=False, trans_b=False):
+    """float64 act(op(a) @ op(b) + bias) on the host."""
+    a64 = np.asarray(a, np.float64)
+    b64 = np.asarray(b, np.float64)
+    if trans_a:
+        a64 = np.swapaxes(a64, -1, -2)
+    if trans_b:
+        b64 = np.swapaxes(b64, -1, -2)
+    out = a64 @ b64
+    if bias is not None:
+        out = out + np.asarray(bias, np.float64)
+    return activation_ref(out, activation)

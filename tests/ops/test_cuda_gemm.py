@@ -21,7 +21,7 @@ import pytest
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, rel_error
+from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, matmul_reference as reference, rel_error
 
 ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
@@ -44,20 +44,6 @@ def _gemm_module():
     from pyfastnn.cuda_ops import gemm
 
     return gemm
-
-
-def reference(a, b, bias=None, activation=None, trans_a=False, trans_b=False):
-    """float64 act(op(a) @ op(b) + bias) on the host."""
-    a64 = np.asarray(a, np.float64)
-    b64 = np.asarray(b, np.float64)
-    if trans_a:
-        a64 = np.swapaxes(a64, -1, -2)
-    if trans_b:
-        b64 = np.swapaxes(b64, -1, -2)
-    out = a64 @ b64
-    if bias is not None:
-        out = out + np.asarray(bias, np.float64)
-    return activation_ref(out, activation)
 
 
 def bf16_bits(x):

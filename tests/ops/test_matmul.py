@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import pyfastnn
 from pyfastnn import ops
-from conftest import activation_ref, rel_error
+from conftest import activation_ref, matmul_reference as reference, rel_error
 
 # 0, 1, primes, and sizes just around the register tiles (4x4, 6x16, 8x48) and
 # the k block.
@@ -18,19 +18,6 @@ SHAPES = [
 ]
 ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
-
-
-def reference(a, b, bias=None, activation=None, trans_a=False, trans_b=False):
-    a64 = np.asarray(a, np.float64)
-    b64 = np.asarray(b, np.float64)
-    if trans_a:
-        a64 = np.swapaxes(a64, -1, -2)
-    if trans_b:
-        b64 = np.swapaxes(b64, -1, -2)
-    out = a64 @ b64
-    if bias is not None:
-        out = out + np.asarray(bias, np.float64)
-    return activation_ref(out, activation)
 
 
 def operands(rng, m, n, k, dtype, trans_a=False, trans_b=False):
