@@ -28,6 +28,15 @@ CONFIGS = [
     (3, 1, 40, 18, 8, (3, 3), 1, 0, 1, 1),      # rows exactly one vector wide
     (2, 2, 20, 33, 11, (2, 3), 1, (0, 1), (2, 1), 1),  # K = 12, dilated
     (2, 4, 21, 23, 4, (3, 3), 1, 1, 1, 4),      # depthwise, one channel per group
+    # the flat run's last vectors: moved back to end the plane (tails of 0..3
+    # vectors), or a plane smaller than them (lane counts); unpadded x read in
+    # place for all of a thread's images at once, groups included
+    (2, 1, 3, 22, 5, (3, 3), 1, 0, 1, 1),       # one 20-wide row: P < the tail
+    (2, 1, 6, 19, 9, (3, 3), 1, 0, 1, 1),       # P = 68: a span and a tail of 2
+    (2, 1, 6, 24, 8, (3, 3), 1, 0, 1, 1),       # P = 88: a tail of 3
+    (3, 1, 8, 18, 8, (3, 3), 1, 0, 1, 1),       # P = 96: no tail
+    (3, 3, 12, 20, 10, (3, 3), 1, 0, 1, 1),     # K = 27
+    (3, 4, 10, 18, 6, (3, 3), 1, 0, 1, 2),      # K = 18 per group
     (0, 3, 5, 5, 4, (3, 3), 1, 1, 1, 1),        # empty batch
     (2, 17, 13, 11, 19, (3, 3), 1, 1, 1, 1),    # primes
     (2, 8, 15, 15, 16, (3, 3), 2, 1, 1, 4),
@@ -152,3 +161,14 @@ def test_backward_skips_gradients_not_needed(need_x, need_w):
             np.testing.assert_array_equal(got, want)
         else:
             assert got is None
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 28, 28, 32), (2, 1, 9, 9, 5), (2, 8, 9, 9, 6)],
+                         ids=["flat-run", "row-tiles", "gemm"])
+def test_without_bias(isa, shape):
+    n, c, h, w_, o = shape
+    rng = np.random.default_rng()
+    x = rng.standard_normal((n, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+    ref = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double()).numpy()
+    assert rel_error(ops.conv2d(x, w), ref) < 1e-5

@@ -148,13 +148,21 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
     const ConvKernels<T>& ck = kernels_for<T>(active_isa());
     const bool in_bounds = ck.flat_min_ow > 0 && g.OW >= ck.flat_min_ow;
     const std::int64_t slack = in_bounds ? 0 : L.junk_slack + ck.lanes_ahead;
+    const std::int64_t x_stride = g.C * g.in_plane(), y_stride = g.O * P;
     for_image_parts(g.N, 0.0, nthreads, [&](std::int64_t n0, std::int64_t n1, int, int) {
+      if (L.in_place && slack == 0) {   // x read where it is: all the part's images in one call per group
+        for (std::int64_t gi = 0; gi < g.groups; ++gi)
+          ck.direct_small_k(g, L.Wp, x + n0 * x_stride + gi * Cg * g.in_plane(), x_stride, n1 - n0,
+                            L.row_offset.data(), w + gi * Og * K, bias ? bias + gi * Og : nullptr,
+                            y + n0 * y_stride + gi * Og * P, y_stride);
+        return;
+      }
       std::vector<T> xbuf;
       for (std::int64_t n = n0; n < n1; ++n)
         for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-          const T* xpad = padded_image(g, L, x + (n * g.C + gi * Cg) * g.in_plane(), &xbuf, slack);
-          ck.direct_small_k(g, L.Wp, xpad, L.row_offset.data(), w + gi * Og * K, bias ? bias + gi * Og : nullptr,
-                            y + (n * g.O + gi * Og) * P);
+          const T* xpad = padded_image(g, L, x + n * x_stride + gi * Cg * g.in_plane(), &xbuf, slack);
+          ck.direct_small_k(g, L.Wp, xpad, 0, 1, L.row_offset.data(), w + gi * Og * K,
+                            bias ? bias + gi * Og : nullptr, y + n * y_stride + gi * Og * P, 0);
         }
     });
     return;

@@ -11,8 +11,9 @@ namespace cpu {
 template <class T>
 struct ConvKernels {
   int lanes_ahead;  // elements the direct kernel may read past a row's last output
-  void (*direct_small_k)(const ConvGeometry& g, std::int64_t Wp, const T* xpad, const std::int64_t* row_offset,
-                         const T* w, const T* bias, T* y);
+  void (*direct_small_k)(const ConvGeometry& g, std::int64_t Wp, const T* xpad, std::int64_t x_stride,
+                         std::int64_t images, const std::int64_t* row_offset, const T* w, const T* bias, T* y,
+                         std::int64_t y_stride);
   void (*direct_small_k_weight_grad)(const ConvGeometry& g, std::int64_t Wp, const T* xpad,
                                      const std::int64_t* row_offset, const T* gy, T* gw);
   // Stride-1 unfold of output pixels p0 .. p0+pc into col (K x pc), and its
