@@ -117,6 +117,11 @@ def _check_conv(op, x, w, stride, padding, dilation, groups):
         raise ValueError(f"{op}: the CUDA kernels index with 32-bit ints and take at most {_MAX_ELEMS} elements per "
                          f"(padded) image, per batch of pixels and per weight tensor; x {_shape(x)} with w "
                          f"{_shape(w)} exceeds that (split the batch)")
+    # A stride past the padded input (one output row) or a dilation of a
+    # one-tap axis changes nothing, but the kernels hold them in 32-bit ints
+    # (conv2d_validate refuses more): pass the smallest equivalent value.
+    SH, SW = min(SH, H + 2 * PH - ekh + 1), min(SW, W + 2 * PW - ekw + 1)
+    DH, DW = (DH if R > 1 else 1), (DW if S > 1 else 1)
     geometry = [N, C, H, W, K, R, S, SH, SW, PH, PW, DH, DW, groups, P, Q]
     return cp.ascontiguousarray(x), cp.ascontiguousarray(w), geometry
 

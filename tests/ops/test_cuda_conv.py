@@ -240,6 +240,40 @@ def test_zero_channels_and_empty_outputs(cp):
     assert not cp.asnumpy(gb).any()
 
 
+def test_stride_past_the_input_and_dilation_of_one_tap(cp):
+    """A stride beyond the padded input leaves one output row/column and a
+    dilation of a 1-tap axis changes nothing: any such value, however large
+    (past 32 bits), gives the result of the smallest equivalent one."""
+    rng = np.random.default_rng()
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 1)).astype(np.float32)
+    gy = rng.standard_normal((2, 4, 1, 3)).astype(np.float32)
+    small = dict(stride=(7, 3), padding=1, dilation=(1, 1))
+    huge = dict(stride=(2**40, 3), padding=1, dilation=(1, 2**40))
+    want_y = ops.conv2d(x, w, **small)
+    assert want_y.shape == (2, 4, 1, 3)
+    want = ops.conv2d_backward(gy, x, w, **small)
+    xd, wd, gyd = cp.asarray(x), cp.asarray(w), cp.asarray(gy)
+    for kw in (small, huge):
+        _check(f"y {kw}", ops.conv2d(xd, wd, **kw), want_y, cp)
+        for name, a, r in zip(("grad_x", "grad_w", "grad_b"), ops.conv2d_backward(gyd, xd, wd, **kw), want):
+            _check(f"{name} {kw}", a, r, cp)
+
+
+@pytest.mark.parametrize("cfg", [(2, 4, 1, 1, 6, (1, 1), 1, 0, 1, 1), (3, 2, 4, 4, 5, (2, 2), 2, 0, 1, 1),
+                                 (1, 6, 2, 3, 6, (1, 1), 1, 0, 1, 3)], ids=str)
+def test_output_planes_not_a_multiple_of_4(cp, cfg):
+    """Planes of 1 and of 4 pixels (the float4 epilogue) and groups, every tile."""
+    rng = np.random.default_rng()
+    x, w, b, gy, kw, y_cpu = _case(cfg, rng)
+    conv = _conv()
+    for tile in TILES:
+        _check(f"y {tile}", conv.conv2d(cp.asarray(x), cp.asarray(w), cp.asarray(b), **kw, _tile=tile), y_cpu, cp)
+        got = conv.conv2d_backward(cp.asarray(gy), cp.asarray(x), cp.asarray(w), **kw, _tile=tile)
+        for name, a, r in zip(("grad_x", "grad_w", "grad_b"), got, ops.conv2d_backward(gy, x, w, **kw)):
+            _check(f"{name} {tile}", a, r, cp)
+
+
 @large
 def test_large_reduction_against_cpu(cp):
     """grad_w over many pixels (many split-K slices) and a wide GEMM K."""

@@ -23,16 +23,23 @@ constexpr int kThreads = 256;
 __device__ __forceinline__ std::int64_t max64(std::int64_t a, std::int64_t b) { return a > b ? a : b; }
 __device__ __forceinline__ std::int64_t min64(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
 
-// Divisions by the geometry's sizes: fast ones for 31-bit operands (Narrow)
-// or plain 64-bit ones.
+// A divisor with both forms: FastDivider for 31-bit operands (Narrow), the
+// plain 64-bit value otherwise. FastDivider holds 32-bit divisors only (a
+// default one divides by 1), so the wide path must not read its .divisor: a
+// stride or size of 2^31 or more would silently divide by 1.
+struct Divisor {
+  FastDivider fast;
+  std::int64_t value;
+};
+
 struct Dividers {
-  FastDivider cols, rows, stride_y, stride_x;  // OW or W, OH or H, SH, SW
+  Divisor cols, rows, stride_y, stride_x;  // OW or W, OH or H, SH, SW
 };
 
 template <bool Narrow>
-__device__ __forceinline__ std::int64_t divide(std::int64_t n, const FastDivider& d) {
-  if (Narrow) return d.div(static_cast<std::uint32_t>(n));
-  return n / static_cast<std::int64_t>(d.divisor);
+__device__ __forceinline__ std::int64_t divide(std::int64_t n, const Divisor& d) {
+  if (Narrow) return d.fast.div(static_cast<std::uint32_t>(n));
+  return n / d.value;
 }
 
 // flat index -> (plane, y, x) in a (planes, rows, cols) array.
@@ -40,9 +47,9 @@ template <bool Narrow>
 __device__ __forceinline__ void split(std::int64_t i, const Dividers& d, std::int64_t* plane, std::int64_t* y,
                                       std::int64_t* x) {
   const std::int64_t r = divide<Narrow>(i, d.cols);
-  *x = i - r * d.cols.divisor;
+  *x = i - r * d.cols.value;
   *plane = divide<Narrow>(r, d.rows);
-  *y = r - *plane * d.rows.divisor;
+  *y = r - *plane * d.rows.value;
 }
 
 template <bool Narrow>
@@ -140,8 +147,10 @@ __global__ void avg_pool_backward_kernel(PoolShape s, Dividers d, const float* _
     const std::int64_t ox0 = nx > 0 ? divide<Narrow>(nx, d.stride_x) : 0;
     const std::int64_t ox1 = min64(s.OW - 1, divide<Narrow>(ix + s.PW, d.stride_x));
     float sum = 0.f;
+    // __fmul_rn: the CPU rounds gy * scale before adding it; a contracted
+    // fma (nvcc's default) would differ from it in the last bit.
     for (std::int64_t oy = oy0; oy <= oy1; ++oy)
-      for (std::int64_t ox = ox0; ox <= ox1; ++ox) sum += gyp[oy * s.OW + ox] * scale;
+      for (std::int64_t ox = ox0; ox <= ox1; ++ox) sum += __fmul_rn(gyp[oy * s.OW + ox], scale);
     gx[e] = sum;
   }
 }
@@ -156,9 +165,9 @@ bool narrow(const PoolShape& s) {
 }
 
 // FastDivider takes 32-bit divisors; a size past that only occurs with wide
-// (64-bit) indexing, where .divisor is all that is used. Sizes are >= 1 here.
-FastDivider divider(std::int64_t v) {
-  return v < kNarrowLimit ? FastDivider(static_cast<std::uint32_t>(v)) : FastDivider();
+// (64-bit) indexing, which divides by .value. Sizes are >= 1 here.
+Divisor divider(std::int64_t v) {
+  return {v < kNarrowLimit ? FastDivider(static_cast<std::uint32_t>(v)) : FastDivider(), v};
 }
 
 template <class Launch>
@@ -173,7 +182,6 @@ cudaError_t max_pool2d_forward(const PoolShape& s, const float* x, float* y, std
                                cudaStream_t stream) {
   const std::int64_t total = s.planes * s.OH * s.OW;
   if (total <= 0) return cudaSuccess;
-  if (!narrow(s) && (s.OW >= kNarrowLimit || s.OH >= kNarrowLimit)) return cudaErrorInvalidValue;
   const Dividers d{divider(s.OW), divider(s.OH), divider(s.SH), divider(s.SW)};
   launch_by_width(s, [&](auto n) {
     max_pool_forward_kernel<decltype(n)::value><<<grid_for(total, kThreads), kThreads, 0, stream>>>(s, d, x, y,
@@ -185,7 +193,6 @@ cudaError_t max_pool2d_forward(const PoolShape& s, const float* x, float* y, std
 cudaError_t avg_pool2d_forward(const PoolShape& s, const float* x, float* y, cudaStream_t stream) {
   const std::int64_t total = s.planes * s.OH * s.OW;
   if (total <= 0) return cudaSuccess;
-  if (!narrow(s) && (s.OW >= kNarrowLimit || s.OH >= kNarrowLimit)) return cudaErrorInvalidValue;
   const Dividers d{divider(s.OW), divider(s.OH), divider(s.SH), divider(s.SW)};
   launch_by_width(s, [&](auto n) {
     avg_pool_forward_kernel<decltype(n)::value><<<grid_for(total, kThreads), kThreads, 0, stream>>>(s, d, x, y);
@@ -205,8 +212,7 @@ cudaError_t max_pool2d_backward(const PoolShape& s, const float* grad_y, const s
     max_pool_backward_ordered_kernel<<<grid_for(s.planes, 128), 128, 0, stream>>>(s, grad_y, indices, gx, bad_index);
   } else {
     const std::int64_t out_plane = s.OH * s.OW;
-    if (!narrow(s) && out_plane >= kNarrowLimit) return cudaErrorInvalidValue;
-    const Dividers d{divider(out_plane), FastDivider(), FastDivider(), FastDivider()};
+    const Dividers d{divider(out_plane), divider(1), divider(1), divider(1)};
     launch_by_width(s, [&](auto n) {
       max_pool_backward_atomic_kernel<decltype(n)::value><<<grid_for(out_total, kThreads), kThreads, 0, stream>>>(
           s, d, grad_y, indices, gx, bad_index);
@@ -218,7 +224,6 @@ cudaError_t max_pool2d_backward(const PoolShape& s, const float* grad_y, const s
 cudaError_t avg_pool2d_backward(const PoolShape& s, const float* grad_y, float* gx, cudaStream_t stream) {
   const std::int64_t total = s.planes * s.H * s.W;
   if (total <= 0) return cudaSuccess;
-  if (!narrow(s) && (s.W >= kNarrowLimit || s.H >= kNarrowLimit)) return cudaErrorInvalidValue;
   const Dividers d{divider(s.W), divider(s.H), divider(s.SH), divider(s.SW)};
   launch_by_width(s, [&](auto n) {
     avg_pool_backward_kernel<decltype(n)::value><<<grid_for(total, kThreads), kThreads, 0, stream>>>(s, d, grad_y,
