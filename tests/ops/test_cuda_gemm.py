@@ -203,12 +203,14 @@ def test_batched_transposed(kind):
     assert rel_error(got, reference(a, b, trans_a=True, trans_b=True)) < TOL[kind]
 
 
-def test_batch_beyond_grid_limit():
-    # More than 65535 batches: blocks loop over gridDim.y.
-    cp = _cupy_or_skip()
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_batch_beyond_grid_limit(kind):
+    # More than 65535 batches: the batch runs over grid y and z (grid_for), and
+    # the spare blocks of the last z slice must write nothing.
+    _cupy_or_skip()
     rng = np.random.default_rng()
-    a, b, da, db = _operands(rng, (70001, 3, 5), (5, 2), "f32")
-    assert rel_error(cp.asnumpy(ops.matmul(da, db)), reference(a, b)) < TOL["f32"]
+    a, b, da, db = _operands(rng, (70001, 3, 5), (5, 2), kind)
+    assert rel_error(_run(kind, da, db), reference(a, b)) < TOL[kind]
 
 
 @pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
@@ -309,7 +311,7 @@ def test_sgemm_large_square_against_cpu():
 
 
 @pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
-@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False), (True, True)])
 def test_tiled_kernels_match_reference_kernel(kind, trans_a, trans_b):
     # The optimized kernels against the one-thread-per-output kernel on the
     # same device and inputs.
@@ -331,10 +333,81 @@ def test_tiled_kernels_match_reference_kernel(kind, trans_a, trans_b):
     assert rel_error(fast, slow) < TOL[kind]
 
 
+TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
+# K of 1, 3, 7 (less than one 16-byte chunk of halves), odd K (the tensor-core
+# path copies such rows into a padded buffer), K one past a k tile (33), K
+# longer than the 4-stage ring (200, 257), M or N of 1, primes.
+EDGE_SHAPES = [(1, 1, 1), (1, 9, 3), (17, 1, 7), (5, 3, 8), (131, 67, 33), (37, 139, 200), (128, 136, 257)]
+
+
+@pytest.mark.parametrize("m,n,k", EDGE_SHAPES)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_every_transpose_on_edge_shapes(kind, trans_a, trans_b, m, n, k):
+    cp = _cupy_or_skip()
+    rng = np.random.default_rng()
+    a, b, da, db = _operands(rng, (k, m) if trans_a else (m, k), (n, k) if trans_b else (k, n), kind)
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = _run(kind, da, db, _device_bias(cp, bias, kind), None, trans_a, trans_b)
+    assert got.shape == (m, n)
+    assert rel_error(got, reference(a, b, _host_bias(bias, kind), None, trans_a, trans_b)) < TOL[kind]
+
+
+def _nan_bits(kind):
+    return {"f32": np.float32(np.nan), "f16": np.float16(np.nan), "bf16": np.uint16(0x7FC0)}[kind]
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_views_read_in_place_never_past_row_ends(kind, trans_a, trans_b):
+    # Column slices of wider arrays: row strides are multiples of 8 elements,
+    # so every kernel reads them in place (asserted below), but the rows end
+    # mid-chunk — the tensor-core loads there are partial cp.async (src-size
+    # < 16, zero fill) along K, M or N depending on the transposes; the SGEMM's
+    # are its guarded scalar loads. The columns past each row end hold NaN:
+    # reading any of them poisons the result.
+    cp = _cupy_or_skip()
+    g = _gemm_module()
+    rng = np.random.default_rng()
+    m, n, k = 131, 77, 45
+    shape_a = (k, m) if trans_a else (m, k)
+    shape_b = (n, k) if trans_b else (k, n)
+
+    def wide(shape):
+        return (shape[0], -(-shape[1] // 8) * 8 + 8)
+
+    ha, hb, dwa, dwb = _operands(rng, wide(shape_a), wide(shape_b), kind)
+    dwa[:, shape_a[1]:] = _nan_bits(kind)
+    dwb[:, shape_b[1]:] = _nan_bits(kind)
+    va, vb = dwa[:, :shape_a[1]], dwb[:, :shape_b[1]]
+    align = 1 if kind == "f32" else 8
+    assert g._stored(va, trans_a, align)[0] is va and g._stored(vb, trans_b, align)[0] is vb
+    got = _run(kind, va, vb, trans_a=trans_a, trans_b=trans_b)
+    ref = reference(ha[:, :shape_a[1]], hb[:, :shape_b[1]], trans_a=trans_a, trans_b=trans_b)
+    assert not np.isnan(got).any()
+    assert rel_error(got, ref) < TOL[kind]
+
+
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_more_tile_rows_than_one_group(kind):
+    # Blocks walk the tiles in groups of 8 tile rows (grouped_tile): 9 tile rows
+    # by 3 tile columns leave a last group of a single row.
+    cp = _cupy_or_skip()
+    rng = np.random.default_rng()
+    m, n, k = 1100, 300, 24
+    a, b, da, db = _operands(rng, (m, k), (k, n), kind)
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = _run(kind, da, db, _device_bias(cp, bias, kind))
+    assert rel_error(got, reference(a, b, _host_bias(bias, kind))) < TOL[kind]
+
+
 def test_runs_on_the_current_stream():
     cp = _cupy_or_skip()
     rng = np.random.default_rng()
     a, b, da, db = _operands(rng, (300, 200), (200, 100), "f32")
+    # The uploads above ran on the default stream, which a non-blocking stream
+    # does not wait for.
+    cp.cuda.get_current_stream().synchronize()
     stream = cp.cuda.Stream(non_blocking=True)
     with stream:
         out = ops.matmul(da, db)

@@ -8,8 +8,8 @@
 //
 // Two configurations (SgemmConfig), both without spills under ptxas of CUDA
 // 13.0 for sm_80 and sm_90:
-//   kTileK 16, one block per SM, k loop unrolled: ~220 registers; the compiler
-//     schedules the shared-memory reads of later k steps early. 33 KB smem.
+//   kTileK 16, one block per SM, k loop unrolled: 160-190 registers; the
+//     compiler schedules the shared-memory reads of later k steps early. 33 KB smem.
 //   kTileK 8, two blocks per SM (<= 128 registers), k loop rolled: the other
 //     block's warps hide shared-memory latency and barrier waits. 17 KB smem.
 //     (Unrolling this one, or kTileK 16 at two blocks, spills.)
