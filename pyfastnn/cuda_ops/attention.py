@@ -16,8 +16,9 @@ inputs); they are read in place through broadcast strides, never expanded to
 (B, H, Nq, Nk).
 
 ``impl`` (tests and benchmarks): 'auto' = tensor cores for float16/bfloat16
-with D in {64, 128}, else fp32 FMA tiles for D <= 128, else the reference
-kernel (any D); 'mma', 'simt' and 'reference' force one (ValueError if it
+with D in {64, 128}, else fp32 FMA tiles for D <= 128 (where the device's
+shared memory holds them: D > 64 needs more than sm_86/sm_89 have), else the
+reference kernel (any D); 'mma', 'simt' and 'reference' force one (ValueError if it
 cannot take the dtype/D).
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 
 import numpy as np
 
-from . import check_dtype, contiguous, cupy, module, stream_ptr
+from . import check_dtype, contiguous, cupy, device_array, module, stream_ptr
 
 __all__ = ["attention", "attention_backward", "attention_bf16", "attention_backward_bf16", "to_bf16_bits",
            "from_bf16_bits", "IMPLS"]
@@ -49,9 +50,17 @@ def _impl_code(op, impl, dtype_code, D, backward):
 
 
 def _require_cupy(op, name, x):
-    cp = cupy()
-    if not isinstance(x, cp.ndarray):
-        raise TypeError(f"{op}: argument '{name}' must be a CuPy array, got {type(x).__name__}")
+    # Also on the current device: the kernels launch there and would read
+    # another GPU's pointer as their own.
+    device_array(op, name, x)
+
+
+def _launchable(x):
+    """C-contiguous and 16-byte aligned: the tensor-core kernels read rows with
+    16-byte cp.async, which faults on a view that starts mid-vector (e.g. a
+    reshaped ``flat[1:]``); such a view is copied into a fresh allocation."""
+    x = contiguous(x)
+    return x.copy() if x.data.ptr % 16 else x
 
 
 def _scale(op, scale, D):
@@ -63,6 +72,7 @@ def _scale(op, scale, D):
         value = float(scale)
     except (TypeError, ValueError):
         raise TypeError(f"{op}: argument 'scale' must be a real number, got {type(scale).__name__} {scale!r}") from None
+    # The CPU op's rule (csrc/ops/attention.cpp): a positive finite number.
     if not (value > 0) or not math.isfinite(value):
         raise ValueError(f"{op}: argument 'scale' must be a positive number, got {value}")
     return value
@@ -103,6 +113,8 @@ def _mask_args(op, mask, additive_dtypes, target):
     else:
         names = " or ".join(str(cp.dtype(d)) for d in additive_dtypes)
         raise TypeError(f"{op}: argument 'mask' must be bool (True = keep) or {names} (additive), got {mask.dtype}")
+    if mask.data.ptr % mask.itemsize:  # a view into a byte buffer: misaligned float reads fault
+        mask = mask.copy()  # before broadcasting, while it is small
     try:
         mask = cp.broadcast_to(mask, target)
     except ValueError:
@@ -139,7 +151,7 @@ def _forward(op, q, k, v, causal, mask, scale, dtype_code, impl):
         out.fill(0)
         lse.fill(-np.inf)
         return out, lse
-    q, k, v = contiguous(q), contiguous(k), contiguous(v)
+    q, k, v = _launchable(q), _launchable(k), _launchable(v)
     module(op).attention_forward(q.data.ptr, k.data.ptr, v.data.ptr, out.data.ptr, lse.data.ptr, B, H, Nq, Nk, D,
                                  scale, bool(causal), 0 if mask is None else mask.data.ptr, kind, *ms,
                                  dtype_code, code, stream_ptr())
@@ -157,9 +169,12 @@ def _backward(op, grad_out, q, k, v, out, lse, causal, mask, scale, dtype_code, 
         if x.shape != q.shape:
             raise ValueError(f"{op}: argument '{name}' must have the shape of 'q' {tuple(q.shape)}, "
                              f"got {tuple(x.shape)}")
-    if lse.dtype != cp.float32 or lse.shape != (B, H, Nq):
-        raise ValueError(f"{op}: argument 'lse' must be the (B, H, Nq) = {(B, H, Nq)} float32 log-sum-exp "
-                         f"returned by attention, got {lse.dtype} {tuple(lse.shape)}")
+    if lse.dtype != cp.float32:  # a dtype error is a TypeError, as everywhere else
+        raise TypeError(f"{op}: argument 'lse' must be the float32 log-sum-exp returned by attention, "
+                        f"got dtype {lse.dtype}")
+    if lse.shape != (B, H, Nq):
+        raise ValueError(f"{op}: argument 'lse' must have shape (B, H, Nq) = {(B, H, Nq)} like the log-sum-exp "
+                         f"returned by attention, got {tuple(lse.shape)}")
     scale = _scale(op, scale, D)
     mask, kind, ms = _mask_args(op, mask, _additive_dtypes(dtype_code), (B, H, Nq, Nk))
     code = _impl_code(op, impl, dtype_code, D, True)
@@ -169,7 +184,7 @@ def _backward(op, grad_out, q, k, v, out, lse, causal, mask, scale, dtype_code, 
     grad_k = cp.empty(k.shape, k.dtype)
     grad_v = cp.empty(v.shape, v.dtype)
     delta = cp.empty((B, H, Nq), cp.float32)
-    grad_out, q, k, v, out, lse = (contiguous(x) for x in (grad_out, q, k, v, out, lse))
+    grad_out, q, k, v, out, lse = (_launchable(x) for x in (grad_out, q, k, v, out, lse))
     module(op).attention_backward(grad_out.data.ptr, q.data.ptr, k.data.ptr, v.data.ptr, out.data.ptr, lse.data.ptr,
                                   delta.data.ptr, grad_q.data.ptr, grad_k.data.ptr, grad_v.data.ptr, B, H, Nq, Nk, D,
                                   scale, bool(causal), 0 if mask is None else mask.data.ptr, kind, *ms,

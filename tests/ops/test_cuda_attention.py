@@ -103,6 +103,9 @@ CASES = [  # (B, H, Nq, Nk, D, causal)
     (2, 1, 200, 65, 64, True), (1, 2, 300, 300, 64, False), (2, 2, 77, 77, 128, True), (1, 1, 130, 190, 128, False),
     (1, 3, 33, 47, 17, False), (1, 1, 40, 50, 1, True), (2, 1, 70, 70, 40, True), (1, 1, 9, 100, 400, True),
     (3, 1, 17, 1, 5, False),
+    # causal with Nq != Nk at the tensor-core head size 128, and one query
+    # against a prime number of keys (a single row in a 64/128-row block)
+    (1, 2, 131, 67, 128, True), (1, 1, 67, 131, 128, True), (2, 1, 1, 131, 128, True), (1, 2, 1, 131, 64, False),
 ]
 IDS = [str(c) for c in CASES]
 
@@ -283,12 +286,13 @@ def _bad_cases(cupy):
         (lambda: ops.attention(Q, Q, Q, mask=cupy.ones((2, 4), bool)), ValueError, ["attention", "'mask'"]),
         (lambda: ops.attention(Q, Q, Q, mask=cupy.ones((3, 3), cupy.int64)), TypeError, ["attention", "'mask'"]),
         (lambda: ops.attention(Q, Q, Q, mask=np.ones((3, 3), bool)), ValueError, ["attention", "device"]),
+        (lambda: ops.attention(Q, Q, Q, scale=float("nan")), ValueError, ["attention", "'scale'"]),
         (lambda: ops.attention(Q, Q, Q, scale=-1.0), ValueError, ["attention", "'scale'"]),
         (lambda: ops.attention(Q, Q, Q, scale="big"), TypeError, ["attention", "'scale'"]),
         (lambda: ops.attention_backward(Q, Q, Q, Q, Q, cupy.zeros((1, 2, 4), cupy.float32)), ValueError,
          ["attention_backward", "'lse'"]),
-        (lambda: ops.attention_backward(Q, Q, Q, Q, Q, cupy.zeros((1, 2, 3), cupy.float16)), ValueError,
-         ["attention_backward", "'lse'"]),
+        (lambda: ops.attention_backward(Q, Q, Q, Q, Q, cupy.zeros((1, 2, 3), cupy.float16)), TypeError,
+         ["attention_backward", "'lse'", "float16"]),
         (lambda: ops.attention_backward(Q[..., :3], Q, Q, Q, Q, cupy.zeros((1, 2, 3), cupy.float32)), ValueError,
          ["attention_backward", "'grad_out'"]),
         (lambda: ca.attention(H16, H16, H16, impl="mma"), ValueError, ["attention", "'mma'", "D=17"]),
@@ -307,3 +311,94 @@ def test_bad_input():
     for call, exc, words in _bad_cases(cupy):
         assert_raises_naming(call, exc, words)
 
+
+@pytest.mark.parametrize("dtype,D,impl", [("float16", 64, "mma"), ("bfloat16", 128, "mma"), ("float16", 128, "mma"),
+                                          ("bfloat16", 64, "mma"), ("float32", 64, "simt"), ("float32", 128, "simt")])
+@pytest.mark.parametrize("Nq,Nk", [(700, 1500), (1500, 700), (257, 1031), (1031, 257)])
+def test_causal_unequal_lengths_fast_vs_reference_kernel(dtype, D, impl, Nq, Nk):
+    # Top-left causal alignment with Nq != Nk over many tiles: the tile ranges
+    # (key_end, the dK/dV kernel's first query tile, warps skipping tiles)
+    # against the plain GPU kernel on the same device inputs.
+    cupy = _cupy_or_skip()
+    rng = np.random.default_rng()
+    q = _rounded(rng.standard_normal((1, 2, Nq, D)), dtype)
+    k, v = (_rounded(rng.standard_normal((1, 2, Nk, D)), dtype) for _ in range(2))
+    dev_args, (out, lse) = _gpu_forward(cupy, q, k, v, dtype, impl, causal=True)
+    _, (ref_out, ref_lse) = _gpu_forward(cupy, q, k, v, dtype, "reference", causal=True)
+    assert rel_error(_to_host(cupy, out, dtype), _to_host(cupy, ref_out, dtype)) < FWD_TOL[dtype]
+    assert rel_error(cupy.asnumpy(lse), cupy.asnumpy(ref_lse), 1.0) < 1e-5
+    g = _rounded(rng.standard_normal(q.shape), dtype)
+    grads = _gpu_backward(cupy, g, dev_args, out, lse, dtype, impl, causal=True)
+    ref_grads = _gpu_backward(cupy, g, dev_args, out, lse, dtype, "reference", causal=True)
+    for name, got, want in zip(("grad_q", "grad_k", "grad_v"), grads, ref_grads):
+        got_h, want_h = _to_host(cupy, got, dtype), _to_host(cupy, want, dtype)
+        assert np.isfinite(got_h).all(), name
+        assert rel_error(got_h, want_h) < BWD_TOL[dtype], name
+    if Nk > Nq:  # keys after the last query are seen by nobody
+        assert not _to_host(cupy, grads[1], dtype)[:, :, Nq:].any()
+        assert not _to_host(cupy, grads[2], dtype)[:, :, Nq:].any()
+
+
+@pytest.mark.parametrize("dtype,D,impl", [("float16", 64, "mma"), ("bfloat16", 128, "mma"), ("float16", 128, "mma"),
+                                          ("float32", 64, "simt"), ("float32", 40, "reference")])
+@pytest.mark.parametrize("causal", [False, True])
+def test_masked_blocks_and_tiles(dtype, D, impl, causal):
+    # Additive -inf masks that empty whole query blocks (the first 140 rows:
+    # more than one 128-row tensor-core block, so every warp of a block sees
+    # only -inf), single rows, and a whole key tile (keys 64..127) for every
+    # row, so the running max meets tiles that are entirely -inf after and
+    # before finite ones. Results must be finite and match the CPU op.
+    cupy = _cupy_or_skip()
+    rng = np.random.default_rng()
+    B, H, Nq, Nk = 1, 2, 333, 301
+    q, k, v = _inputs(rng, B, H, Nq, Nk, D, dtype)
+    mask = np.where(rng.random((Nq, Nk)) > 0.2, 0.0, -np.inf)
+    mask[:, 64:128] = -np.inf
+    mask[:, [0, 200]] = 0.0  # key 0 keeps the other rows alive also under causal; 200 follows the empty tile
+    empty = np.r_[0:140, [200, 257, 332]]
+    mask[empty] = -np.inf
+    kw = dict(causal=causal, scale=0.5)
+    ref_out, ref_lse = ops.attention(q, k, v, mask=mask, **kw)
+    dev_mask = cupy.asarray(mask.astype(np.float32))
+    dev_args, (out, lse) = _gpu_forward(cupy, q, k, v, dtype, impl, mask=dev_mask, **kw)
+    out_h, lse_h = _to_host(cupy, out, dtype), cupy.asnumpy(lse)
+    assert (out_h[:, :, empty] == 0).all() and np.isneginf(lse_h[:, :, empty]).all()
+    assert np.isfinite(np.delete(lse_h, empty, axis=2)).all() and np.isfinite(out_h).all()
+    assert rel_error(out_h, ref_out) < FWD_TOL[dtype]
+    g = _rounded(rng.standard_normal(ref_out.shape), dtype)
+    grads = [_to_host(cupy, x, dtype) for x in _gpu_backward(cupy, g, dev_args, out, lse, dtype, impl,
+                                                              mask=dev_mask, **kw)]
+    ref = ops.attention_backward(g, q, k, v, ref_out, ref_lse, mask=mask, **kw)
+    for name, got, want in zip(("grad_q", "grad_k", "grad_v"), grads, ref):
+        assert np.isfinite(got).all(), name
+        assert rel_error(got, want, 1.0) < BWD_TOL[dtype], name
+    assert not grads[0][:, :, empty].any()
+    assert not grads[1][:, :, 64:128].any() and not grads[2][:, :, 64:128].any()
+
+
+@pytest.mark.parametrize("scale", [1e-3, 2.5])
+@pytest.mark.parametrize("dtype,D", [("float32", 64), ("float16", 64), ("bfloat16", 128)])
+def test_explicit_scale_matches_cpu(scale, dtype, D):
+    cupy = _cupy_or_skip()
+    _check_against_cpu(cupy, (1, 2, 70, 90, D, True), dtype, "auto", scale=scale)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_misaligned_contiguous_views(dtype):
+    # A contiguous view starting 2 or 4 bytes into an allocation: the 16-byte
+    # cp.async loads of the tensor-core kernels must never see it.
+    cupy = _cupy_or_skip()
+    rng = np.random.default_rng()
+    shape = (1, 2, 97, 64)
+    n = int(np.prod(shape))
+    views = [cupy.asarray(rng.standard_normal(n + 1).astype(dtype))[1:].reshape(shape) for _ in range(4)]
+    assert all(x.data.ptr % 16 for x in views)
+    q, k, v, g = views
+    aligned = [cupy.array(x, copy=True) for x in views]
+    out, lse = ops.attention(q, k, v, causal=True)
+    ref_out, ref_lse = ops.attention(*aligned[:3], causal=True)
+    assert cupy.array_equal(out, ref_out) and cupy.array_equal(lse, ref_lse)
+    grads = ops.attention_backward(g, q, k, v, out, lse, causal=True)
+    ref_grads = ops.attention_backward(aligned[3], *aligned[:3], ref_out, ref_lse, causal=True)
+    for got, want in zip(grads, ref_grads):
+        assert cupy.array_equal(got, want)

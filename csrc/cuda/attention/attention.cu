@@ -10,10 +10,24 @@ namespace cuda {
 
 namespace {
 
+// Whether the current device lets one block have `bytes` of dynamic shared
+// memory. If the query itself fails the launch will report the real error.
+bool smem_fits(std::size_t bytes) {
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    return true;
+  return bytes <= static_cast<std::size_t>(optin);
+}
+
 AttentionImpl resolve(AttentionImpl impl, AttentionDType dtype, std::int64_t D, bool backward) {
   if (impl != AttentionImpl::automatic) return impl;
   if (attention_impl_supports(AttentionImpl::mma, dtype, D, backward)) return AttentionImpl::mma;
-  if (attention_impl_supports(AttentionImpl::simt, dtype, D, backward)) return AttentionImpl::simt;
+  // The simt D = 128 tiles exceed the shared memory of sm_86/sm_89 parts;
+  // 'automatic' must still work there (an explicit 'simt' reports the error).
+  if (attention_impl_supports(AttentionImpl::simt, dtype, D, backward) &&
+      smem_fits(attn::simt_smem_bytes(D, backward)))
+    return AttentionImpl::simt;
   return AttentionImpl::reference;
 }
 

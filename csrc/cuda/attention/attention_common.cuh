@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "cuda/attention/attention.h"
@@ -92,6 +93,11 @@ cudaError_t backward_mma(const AttentionBackwardArgs& a, AttentionDType dt, cuda
 cudaError_t backward_delta(const AttentionBackwardArgs& a, AttentionDType dt, cudaStream_t stream);
 
 constexpr int kSimtMaxD = 128;
+// Dynamic shared memory the simt kernels of this head size ask for (the
+// largest of the forward, or of the two backward kernels). D = 128 needs
+// 113 KB forward and 162 KB backward: more than the 99 KB opt-in limit of
+// sm_86 / sm_89 parts, where 'automatic' then takes the reference kernels.
+std::size_t simt_smem_bytes(std::int64_t D, bool backward);
 
 }  // namespace attn
 }  // namespace cuda

@@ -415,6 +415,16 @@ cudaError_t backward_dispatch(const AttentionBackwardArgs& a, cudaStream_t strea
 
 }  // namespace
 
+std::size_t simt_smem_bytes(std::int64_t D, bool backward) {
+  auto pick = [&](auto shape) -> std::size_t {
+    using S = decltype(shape);
+    return backward ? (S::kDkDvSmem > S::kDqSmem ? S::kDkDvSmem : S::kDqSmem) : S::kForwardSmem;
+  };
+  if (D <= 32) return pick(SimtShape<32>{});
+  if (D <= 64) return pick(SimtShape<64>{});
+  return pick(SimtShape<128>{});
+}
+
 cudaError_t forward_simt(const AttentionForwardArgs& a, AttentionDType dt, cudaStream_t stream) {
   if (a.D < 1 || a.D > kSimtMaxD) return cudaErrorNotSupported;
   switch (dt) {
