@@ -381,6 +381,83 @@ def test_cross_entropy_nan_and_ignored_rows(cp):
     assert (_host(ops.cross_entropy_backward(cp.asarray(logits), cp.asarray(everything_ignored))) == 0).all()
 
 
+def test_cross_entropy_ignore_index_inside_the_classes_and_small_int_targets(cp):
+    """An ignore_index that is also a class skips exactly those rows; uint8
+    targets are widened like the CPU's int64 copy."""
+    rng = np.random.default_rng(11)
+    logits = _f32(rng, 50, 7, scale=2.0)
+    target = rng.integers(0, 7, 50).astype(np.uint8)
+    for smoothing in (0.0, 0.2):
+        loss = ops.cross_entropy(cp.asarray(logits), cp.asarray(target), ignore_index=2, label_smoothing=smoothing)
+        ref = ops.cross_entropy(logits, target, ignore_index=2, label_smoothing=smoothing)
+        assert abs(loss - ref) <= 1e-5 * max(1.0, abs(ref))
+        grad = _host(ops.cross_entropy_backward(cp.asarray(logits), cp.asarray(target), 1.5, ignore_index=2,
+                                                label_smoothing=smoothing))
+        assert (grad[target == 2] == 0).all()
+        ref = ops.cross_entropy_backward(logits, target, 1.5, ignore_index=2, label_smoothing=smoothing)
+        assert rel_error(grad, ref, 1e-2) < 1e-4
+
+
+@large
+def test_rowwise_ops_with_more_rows_than_one_grid_covers(cp):
+    """70001 short rows: the warp-per-row grid (capped at a few SM-fills) loops
+    over rows several times, the block path takes one block per row, and the
+    column sums use 127 row chunks of 552 rows."""
+    rng = np.random.default_rng(12)
+    nn = _nn()
+    rows, n = 70001, 5
+    x = _f32(rng, rows, n, scale=3.0)
+    g = _f32(rng, rows, n)
+    target = rng.integers(0, n, rows)
+    target[::5] = -100
+    xd, gd, td = cp.asarray(x), cp.asarray(g), cp.asarray(target)
+    for impl in (0, 2):
+        for log in (False, True):
+            y = (nn.log_softmax if log else nn.softmax)(xd, _impl=impl)
+            y_cpu = (ops.log_softmax if log else ops.softmax)(x)
+            assert rel_error(_host(y), y_cpu) < 1e-5
+            gx = (nn.log_softmax_backward if log else nn.softmax_backward)(gd, cp.asarray(y_cpu), _impl=impl)
+            ref = (ops.log_softmax_backward if log else ops.softmax_backward)(g, y_cpu)
+            assert rel_error(_host(gx), ref, 1e-2) < 1e-4
+        y, mean, rstd = nn.layer_norm(xd, n, _impl=impl)
+        y_cpu, mean_cpu, rstd_cpu = ops.layer_norm(x, n)
+        assert rel_error(_host(y), y_cpu) < 1e-5 and rel_error(_host(rstd), rstd_cpu) < 1e-5
+        grads = nn.layer_norm_backward(gd, xd, mean, rstd, n, _impl=impl)
+        for a, r in zip(grads, ops.layer_norm_backward(g, x, mean_cpu, rstd_cpu, n)):
+            assert rel_error(_host(a), r, 1e-2) < 1e-4
+        loss = nn.cross_entropy(xd, td, _impl=impl)
+        loss_cpu = ops.cross_entropy(x, target)
+        assert abs(loss - loss_cpu) <= 1e-5 * max(1.0, abs(loss_cpu))
+        grad = nn.cross_entropy_backward(xd, td, _impl=impl)
+        assert rel_error(_host(grad), ops.cross_entropy_backward(x, target), 1e-2) < 1e-4
+
+
+@large
+def test_elementwise_kernels_over_several_grid_stride_rounds(cp):
+    """4.5M elements: more 16-byte packs than one capped grid has threads, so
+    the pack loop of every elementwise kernel runs several rounds; the masks,
+    outputs and optimizer states must still be the CPU's bit for bit."""
+    rng = np.random.default_rng(13)
+    nn = _nn()
+    size = 4_500_007
+    x = _f32(rng, size, scale=3.0)
+    xd = cp.asarray(x)
+    for name in ACTS:
+        np.testing.assert_array_equal(_host(getattr(nn, name)(xd)), _host(getattr(nn, name)(xd, _reference=True)))
+    y, mask = ops.dropout(xd, 0.25, seed=2**64 - 3)
+    y_cpu, mask_cpu = ops.dropout(x, 0.25, seed=2**64 - 3)
+    np.testing.assert_array_equal(_host(mask), mask_cpu)
+    np.testing.assert_array_equal(_host(y), y_cpu)
+    p, g = _f32(rng, size), _f32(rng, size)
+    m, v = np.zeros(size, np.float32), np.zeros(size, np.float32)
+    pd, gd, md, vd = (cp.asarray(a) for a in (p, g, m, v))
+    for step in (1, 2):
+        ops.adam_step(p, g, m, v, step=step, lr=1e-2, weight_decay=0.01, decoupled_weight_decay=True)
+        ops.adam_step(pd, gd, md, vd, step=step, lr=1e-2, weight_decay=0.01, decoupled_weight_decay=True)
+    for a, r in ((pd, p), (md, m), (vd, v)):
+        np.testing.assert_array_equal(_host(a), r)
+
+
 # ------------------------------------------------------------ optimizer steps
 OPTIM_SHAPES = [(0,), (1,), (7,), (17,), (1000003,), (), (3, 5), (16, 33), (0, 4)]
 OPTIM_CONFIGS = [
@@ -541,6 +618,25 @@ def test_pooling_nan_inf_like_cpu(cp, k, s, p):
     np.testing.assert_array_equal(_host(idx), idx_cpu)
     with np.errstate(all="ignore"):
         _assert_same_specials(_host(ops.avg_pool2d(cp.asarray(x), k, s, p)), ops.avg_pool2d(x, k, s, p))
+
+
+def test_pooling_stride_past_32_bits(cp):
+    """A stride of 2**31 or more (one output row) takes the 64-bit index path;
+    it must give the results of the smallest equivalent stride."""
+    rng = np.random.default_rng()
+    x = _f32(rng, 2, 3, 9, 10)
+    k, p = (3, 4), (1, 2)
+    small = (9 + 2 - 3 + 1, 2)  # one output row, several columns
+    huge = (2**31 + 7, 2)
+    y_cpu, idx_cpu = ops.max_pool2d(x, k, small, p)
+    gy = _f32(rng, *y_cpu.shape)
+    for s in (small, huge):
+        y, idx = ops.max_pool2d(cp.asarray(x), k, s, p)
+        np.testing.assert_array_equal(_host(y), y_cpu)
+        np.testing.assert_array_equal(_host(idx), idx_cpu)
+        np.testing.assert_array_equal(_host(ops.avg_pool2d(cp.asarray(x), k, s, p)), ops.avg_pool2d(x, k, small, p))
+        np.testing.assert_array_equal(_host(ops.avg_pool2d_backward(cp.asarray(gy), x.shape, k, s, p)),
+                                      ops.avg_pool2d_backward(gy, x.shape, k, small, p))
 
 
 def test_max_pool_backward_refuses_bad_indices(cp):
