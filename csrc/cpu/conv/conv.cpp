@@ -304,7 +304,7 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
     // small-K weight gradient never touches cost more than the gradient itself.
     const bool gemm_paths = gx || (gw_parts0 && !small_k);
     std::unique_ptr<T[]> col_buf(gemm_paths ? new T[static_cast<std::size_t>(K * max_cols)] : nullptr);
-    std::unique_ptr<T[]> gyc_buf(gemm_paths ? new T[static_cast<std::size_t>(Og * max_cols)] : nullptr);
+    std::unique_ptr<T[]> gyc_buf(gemm_paths && per_batch > 1 ? new T[static_cast<std::size_t>(Og * max_cols)] : nullptr);
     T* const col = col_buf.get();
     T* const gyc = gyc_buf.get();
     std::vector<std::vector<T>> xbuf(static_cast<std::size_t>(per_batch));
@@ -328,10 +328,18 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
         if (gx && !L.in_place) std::fill(gxpad.begin(), gxpad.begin() + L.size * m, T(0));
         for (std::int64_t p0 = 0; p0 < P; p0 += pchunk) {
           const std::int64_t pc = std::min(pchunk, P - p0), cols = m * pc;
-          for (std::int64_t o = 0; o < Og; ++o)
-            for (std::int64_t j = 0; j < m; ++j)
-              std::memcpy(gyc + o * cols + j * pc, gy + ((nb + j) * g.O + gi * Og + o) * P + p0,
-                          sizeof(T) * pc);
+          // One image: its grad_y rows are read where they are (row stride P);
+          // several go side by side into gyc first.
+          const T* gy_cols = gy + (nb * g.O + gi * Og) * P + p0;
+          std::int64_t ld_gy = P;
+          if (m > 1) {
+            for (std::int64_t o = 0; o < Og; ++o)
+              for (std::int64_t j = 0; j < m; ++j)
+                std::memcpy(gyc + o * cols + j * pc, gy + ((nb + j) * g.O + gi * Og + o) * P + p0,
+                            sizeof(T) * pc);
+            gy_cols = gyc;
+            ld_gy = cols;
+          }
           if (gemm_gw) {
             for (std::int64_t j = 0; j < m; ++j)
               ck.unfold_stride1(K, pc, xpad[static_cast<std::size_t>(j)], L.row_offset.data(), L.Wp, g.OW, p0,
@@ -340,11 +348,11 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
             b.matrix = StridedMatrix{col, 1, cols};
             GemmEpilogue<T> ep;
             ep.accumulate = true;
-            gemm_ex<T>(Og, K, cols, StridedMatrix{gyc, cols, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
+            gemm_ex<T>(Og, K, cols, StridedMatrix{gy_cols, ld_gy, 1}, b, acc + gi * Og * K, K, ep, gemm_threads);
           }
           if (gx) {
             GemmB<T> b;
-            b.matrix = StridedMatrix{gyc, cols, 1};
+            b.matrix = StridedMatrix{gy_cols, ld_gy, 1};
             gemm_ex<T>(K, cols, Og, StridedMatrix{wt.data() + gi * K * Og, Og, 1}, b, col, cols,
                        GemmEpilogue<T>{}, gemm_threads);
             for (std::int64_t j = 0; j < m; ++j) {
