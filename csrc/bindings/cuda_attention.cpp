@@ -42,6 +42,25 @@ AttentionMask mask_of(std::uintptr_t data, int kind, std::int64_t s0, std::int64
   return m;
 }
 
+// The fields forward and backward share: q, k, v, the sizes, scale, causal, mask.
+template <class Args>
+void set_common(Args* a, std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::int64_t B, std::int64_t H,
+                std::int64_t Nq, std::int64_t Nk, std::int64_t D, double scale, bool causal, std::uintptr_t mask,
+                int mask_kind, std::int64_t ms0, std::int64_t ms1, std::int64_t ms2, std::int64_t ms3,
+                const char* op) {
+  a->q = dev_ptr<const void>(q);
+  a->k = dev_ptr<const void>(k);
+  a->v = dev_ptr<const void>(v);
+  a->B = B;
+  a->H = H;
+  a->Nq = Nq;
+  a->Nk = Nk;
+  a->D = D;
+  a->scale = static_cast<float>(scale);
+  a->causal = causal;
+  a->mask = mask_of(mask, mask_kind, ms0, ms1, ms2, ms3, op);
+}
+
 }  // namespace
 
 void bind_attention(pybind11::module_& m) {
@@ -52,19 +71,9 @@ void bind_attention(pybind11::module_& m) {
          std::uintptr_t mask, int mask_kind, std::int64_t ms0, std::int64_t ms1, std::int64_t ms2, std::int64_t ms3,
          int dtype, int impl, std::uintptr_t stream) {
         cuda::AttentionForwardArgs a;
-        a.q = dev_ptr<const void>(q);
-        a.k = dev_ptr<const void>(k);
-        a.v = dev_ptr<const void>(v);
+        set_common(&a, q, k, v, B, H, Nq, Nk, D, scale, causal, mask, mask_kind, ms0, ms1, ms2, ms3, "attention");
         a.out = dev_ptr<void>(out);
         a.lse = dev_ptr<float>(lse);
-        a.B = B;
-        a.H = H;
-        a.Nq = Nq;
-        a.Nk = Nk;
-        a.D = D;
-        a.scale = static_cast<float>(scale);
-        a.causal = causal;
-        a.mask = mask_of(mask, mask_kind, ms0, ms1, ms2, ms3, "attention");
         const AttentionDType dt = dtype_of(dtype, "attention");
         const AttentionImpl im = impl_of(impl, "attention");
         py::gil_scoped_release release;
@@ -83,24 +92,15 @@ void bind_attention(pybind11::module_& m) {
          std::uintptr_t mask, int mask_kind, std::int64_t ms0, std::int64_t ms1, std::int64_t ms2, std::int64_t ms3,
          int dtype, int impl, std::uintptr_t stream) {
         cuda::AttentionBackwardArgs a;
+        set_common(&a, q, k, v, B, H, Nq, Nk, D, scale, causal, mask, mask_kind, ms0, ms1, ms2, ms3,
+                   "attention_backward");
         a.grad_out = dev_ptr<const void>(grad_out);
-        a.q = dev_ptr<const void>(q);
-        a.k = dev_ptr<const void>(k);
-        a.v = dev_ptr<const void>(v);
         a.out = dev_ptr<const void>(out);
         a.lse = dev_ptr<const float>(lse);
         a.delta = dev_ptr<float>(delta);
         a.grad_q = dev_ptr<void>(grad_q);
         a.grad_k = dev_ptr<void>(grad_k);
         a.grad_v = dev_ptr<void>(grad_v);
-        a.B = B;
-        a.H = H;
-        a.Nq = Nq;
-        a.Nk = Nk;
-        a.D = D;
-        a.scale = static_cast<float>(scale);
-        a.causal = causal;
-        a.mask = mask_of(mask, mask_kind, ms0, ms1, ms2, ms3, "attention_backward");
         const AttentionDType dt = dtype_of(dtype, "attention_backward");
         const AttentionImpl im = impl_of(impl, "attention_backward");
         py::gil_scoped_release release;
