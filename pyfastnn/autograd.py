@@ -1,10 +1,12 @@
-"""Reverse-mode autograd: the graph node, the backward pass, ``no_grad`` and a
-finite-difference gradient check.
+"""Reverse-mode autograd: grad mode, the graph node, version counters and the backward pass.
 
-A Tensor made by a differentiable op holds a ``Node``: the input Tensors and a
-closure that maps the output's gradient to one gradient per input. Closures
-keep the bookkeeping to one Python call per op, which is what keeps a small
-layer's forward+backward in the tens of microseconds.
+A tensor made by a differentiable op holds a ``Node``: a closure that maps the output's gradient to one
+gradient per input, and one edge per input — the input's own node at the time of the op, or the input
+itself when it is a leaf that requires grad. Edges point at nodes, not at tensors, so an in-place op that
+gives a tensor a new node leaves the graph recorded before it intact. Closures keep the bookkeeping to one
+Python call per op, which keeps a small layer's forward+backward in the tens of microseconds.
+
+This module knows no Tensor class: a leaf takes its gradient through its own ``_receive_grad`` method.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward", "grad", "gradcheck",
-           "queue_callback"]
+__all__ = ["no_grad", "enable_grad", "inference_mode", "is_grad_enabled", "set_grad_enabled",
+           "is_inference_mode_enabled", "Node", "backward", "grad", "gradcheck", "queue_callback"]
 
 
 class _GradMode(threading.local):
@@ -27,6 +29,10 @@ _mode = _GradMode()
 def is_grad_enabled() -> bool:
     """Whether ops record the graph (False inside ``no_grad``)."""
     return _mode.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return not _mode.enabled
 
 
 class _ModeContext:
@@ -78,11 +84,29 @@ class enable_grad(_NoArgModeContext):
     mode = True
 
 
+class inference_mode(_ModeContext):
+    """``with pyfastnn.inference_mode():`` (or ``inference_mode(False)``): like no_grad, as torch's."""
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):     # bare decorator
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        if callable(mode) and not isinstance(mode, bool):
+            mode = True
+        if not isinstance(mode, (bool, int)):
+            raise TypeError(f"inference_mode: argument 'mode' must be a bool, got {type(mode).__name__}")
+        self.mode = not bool(mode)
+
+
 class set_grad_enabled(_ModeContext):
-    """Like torch.set_grad_enabled: switches at once, and as a context manager
-    restores the previous mode on exit."""
+    """Like torch.set_grad_enabled: switches at once, and as a context manager restores the previous mode on
+    exit."""
 
     def __init__(self, mode: bool):
+        if not isinstance(mode, (bool, int, np.bool_)):
+            raise TypeError(f"set_grad_enabled: argument 'mode' must be a bool, got {type(mode).__name__}")
         self.mode = bool(mode)
         self._prev = _mode.enabled
         _mode.enabled = self.mode
@@ -97,35 +121,62 @@ class set_grad_enabled(_ModeContext):
 
 
 class Node:
-    """How an op's output gradient flows back to its inputs."""
-    __slots__ = ("inputs", "backward", "name")
+    """How an op's output gradient flows back to its inputs.
 
-    def __init__(self, inputs, backward, name):
-        self.inputs = inputs        # tuple of Tensor (or None for non-tensor arguments)
-        self.backward = backward    # grad_out -> tuple of input grads (arrays or None)
+    next: one edge per input (a Node, a leaf that requires grad, or None); backward: grad_out -> a tuple
+    of input gradients; saved: (version counter, version at save, array) for each tensor the closure reads,
+    checked before backward runs; hooks: functions applied to the output gradient first; retained: a
+    weak reference to the tensor whose .grad this node's output gradient fills (retain_grad)."""
+    __slots__ = ("next", "backward", "name", "saved", "hooks", "retained", "__weakref__")
+
+    def __init__(self, next, backward, name, saved=()):
+        self.next = next
+        self.backward = backward
         self.name = name
+        self.saved = saved
+        self.hooks = None
+        self.retained = None
+
+    def __repr__(self):
+        return f"<{self.name} object>"
+
+    def name_(self):
+        return self.name
+
+    @property
+    def next_functions(self):
+        return tuple((e if isinstance(e, Node) else None, 0) for e in self.next)
+
+
+def check_saved(node):
+    """The error torch raises when a tensor the backward needs was changed in place after it was saved."""
+    for counter, version, array in node.saved:
+        if counter[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [tensor of shape {tuple(array.shape)} and dtype {array.dtype}], which is used by {node.name}, is at version {counter[0]}; expected "
+                f"version {version} instead. Hint: replace the in-place op (x += ..., x.add_(...), x[i] = ..., "
+                f"relu(inplace=True)) with its out-of-place form, or clone() the tensor before changing it.")
 
 
 def _topological_order(root):
-    """The graph's tensors (with a node, or leaves that require grad), each after
-    every tensor computed from it: a leaf comes after all its uses, so its
-    gradient is complete, and delivered once, when the walk reaches it."""
+    """The graph's nodes and leaves, each after every node that sends it gradient: a leaf comes after all its
+    uses, so its gradient is complete, and delivered once, when the walk reaches it."""
     order, seen = [], set()
     stack = [(root, False)]
     while stack:
-        t, done = stack.pop()
+        item, done = stack.pop()
         if done:
-            order.append(t)
+            order.append(item)
             continue
-        if id(t) in seen:
+        if id(item) in seen:
             continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._node is None:
-            continue
-        for p in t._node.inputs:
-            if p is not None and id(p) not in seen and (p._node is not None or p.requires_grad):
-                stack.append((p, False))
+        seen.add(id(item))
+        stack.append((item, True))
+        if type(item) is Node:
+            for e in item.next:
+                if e is not None and id(e) not in seen:
+                    stack.append((e, False))
     order.reverse()
     return order
 
@@ -134,122 +185,129 @@ _final_callbacks = []
 
 
 def queue_callback(fn):
-    """Runs fn() once the backward pass in progress has finished (DistributedDataParallel
-    waits for its last gradient bucket there)."""
+    """Runs fn() once the backward pass in progress has finished (DistributedDataParallel waits for its last
+    gradient bucket there)."""
     _final_callbacks.append(fn)
 
 
 def _freed(_grad):
-    raise RuntimeError("backward: this graph was already freed by an earlier backward(); call backward("
-                       "retain_graph=True) the first time to go through it twice")
+    raise RuntimeError("backward: trying to backward through the graph a second time (or directly access "
+                       "saved tensors after they have already been freed); call backward(retain_graph=True) "
+                       "the first time to go through it twice")
 
 
-def _accumulate_leaf(t, g, shared=False):
-    """shared: g may be memory that something else holds (another leaf's .grad,
-    the caller's gradient), so a fresh .grad must be a copy."""
-    from .tensor import Tensor
-    if g.shape != t.data.shape:
-        g = g.reshape(t.data.shape)
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
-    if t.grad is None:
-        t.grad = Tensor(g if g.flags.c_contiguous and not shared else g.copy(), _trusted=True)
-    else:
-        t.grad = Tensor(t.grad.data + g, _trusted=True)
+def _accumulate(grads, key, g):
+    prev = grads.get(key)
+    grads[key] = g if prev is None else prev + g
 
 
-def backward(root, grad_output=None, retain_graph=False, _only=None):
-    """Accumulates d(root)/d(leaf) into ``.grad`` of every leaf that requires grad.
+def backward(root_edge, root_grad, retain_graph=False, _only=None):
+    """Runs the backward pass from root_edge (a Node, or a leaf that requires grad) with gradient root_grad
+    (an array), delivering each leaf's complete gradient through leaf._receive_grad.
 
-    _only (for ``grad``): a dict {id(tensor): None}; the gradients of exactly
-    those tensors are summed into it and no ``.grad`` is touched."""
-    handed = set()   # ids of arrays already handed to a leaf: a second leaf gets a copy, never an alias
-
-    def deliver(t, g):
-        if _only is None:
-            owner = g
-            while getattr(owner, "base", None) is not None:   # views of one buffer count as one
-                owner = owner.base
-            _accumulate_leaf(t, g, id(owner) in handed)
-            handed.add(id(owner))
-        elif id(t) in _only:
-            prev = _only[id(t)]
-            _only[id(t)] = g if prev is None else prev + g
-    if not root.requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no graph (was it computed "
-                           "inside no_grad(), or from tensors without requires_grad=True?)")
-    xp = root._xp()
-    if grad_output is None:
-        if root.data.size != 1:
-            raise RuntimeError(f"backward: grad can be implied only for a scalar output, got shape "
-                               f"{tuple(root.shape)}; pass a gradient of that shape")
-        g = xp.ones_like(root.data)
-    else:
-        g = grad_output.data if hasattr(grad_output, "_node") else xp.asarray(grad_output)
-        if tuple(g.shape) != tuple(root.shape):
-            raise ValueError(f"backward: argument 'gradient' has shape {tuple(g.shape)}, expected "
-                             f"{tuple(root.shape)}")
-        g = g.astype(root.dtype, copy=True)   # never alias the caller's array into a .grad
-    if root._node is None:  # a leaf
-        deliver(root, g)
-        for hook in (getattr(root, "_grad_hooks", None) or ()) if _only is None else ():
-            hook(root)
-        return
-    grads = {id(root): g}
+    _only (for ``grad``): a dict {id(node or leaf): None}; the gradients arriving there are summed into it
+    and no leaf's .grad is touched."""
+    handed = set()    # ids of arrays already handed to a leaf: a second leaf gets a copy, never an alias
     try:
-        for t in _topological_order(root):
-            g = grads.pop(id(t), None)
+        if type(root_edge) is not Node:
+            if _only is None:
+                root_edge._receive_grad(root_grad, False)
+            elif id(root_edge) in _only:
+                _only[id(root_edge)] = root_grad
+            return
+        grads = {id(root_edge): root_grad}
+        for item in _topological_order(root_edge):
+            g = grads.pop(id(item), None)
             if g is None:
                 continue
-            node = t._node
-            if node is None:          # a leaf: every use has contributed
-                deliver(t, g)
+            if type(item) is not Node:          # a leaf: every use has contributed
                 if _only is None:
-                    for hook in getattr(t, "_grad_hooks", None) or ():
-                        hook(t)
+                    owner = g
+                    while getattr(owner, "base", None) is not None:   # views of one buffer count as one
+                        owner = owner.base
+                    item._receive_grad(g, id(owner) in handed)
+                    handed.add(id(owner))
+                elif id(item) in _only:
+                    _only[id(item)] = g
                 continue
-            if (t._retain if _only is None else id(t) in _only):
-                deliver(t, g)
-            input_grads = node.backward(g)
+            if item.hooks:
+                for hook in item.hooks:
+                    g = hook(g)
+            if _only is not None and id(item) in _only:
+                _only[id(item)] = g
+            elif _only is None and item.retained is not None:
+                kept = item.retained()
+                if kept is not None:
+                    kept._receive_grad(g, True, retained=True)
+            check_saved(item)
+            input_grads = item.backward(g)
             if not retain_graph:
-                node.backward = _freed
-            for p, gp in zip(node.inputs, input_grads):
-                if p is None or gp is None or not p.requires_grad:
-                    continue
-                k = id(p)
-                prev = grads.get(k)
-                grads[k] = gp if prev is None else prev + gp
+                item.backward = _freed
+                item.saved = ()
+            for e, gi in zip(item.next, input_grads):
+                if e is not None and gi is not None:
+                    _accumulate(grads, id(e), gi)
     finally:
         if _only is None:
             while _final_callbacks:
                 _final_callbacks.pop(0)()
 
 
-def grad(output, inputs, grad_output=None, retain_graph=False):
-    """d(output)/d(inputs) as a list of arrays (None for an input the output does
-    not depend on), leaving every ``.grad`` as it was."""
-    inputs = list(inputs)
-    only = {id(t): None for t in inputs}
-    backward(output, grad_output, retain_graph, _only=only)
-    out = []
-    for t in inputs:
-        g = only[id(t)]
-        if g is not None:
-            g = g.reshape(t.data.shape).astype(t.data.dtype, copy=False)
-        out.append(g)
-    return out
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         materialize_grads=False):
+    """d(outputs)/d(inputs) as a tuple of Tensors (None for an input the outputs do not depend on, when
+    allow_unused), leaving every ``.grad`` as it was, like torch.autograd.grad."""
+    if create_graph:
+        raise NotImplementedError("grad: create_graph=True (higher-order gradients) is not supported")
+    single = not isinstance(outputs, (list, tuple))
+    outputs = [outputs] if single else list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    inputs_seq = [inputs] if not isinstance(inputs, (list, tuple)) else list(inputs)
+    keys = []
+    for i, t in enumerate(inputs_seq):
+        if not getattr(t, "requires_grad", False):
+            raise RuntimeError(f"grad: input {i} does not require grad")
+        keys.append(id(t._grad_edge()))
+    totals = {k: None for k in keys}
+    keep = bool(retain_graph) or len(outputs) > 1
+    for n, (out, go) in enumerate(zip(outputs, grad_outputs)):
+        edge, g = out._backward_root(go, "grad")
+        last = n == len(outputs) - 1
+        only = {k: None for k in keys}
+        backward(edge, g, keep if not last else bool(retain_graph), _only=only)
+        for k, v in only.items():
+            if v is not None:
+                totals[k] = v if totals[k] is None else totals[k] + v
+    result = []
+    for i, (t, k) in enumerate(zip(inputs_seq, keys)):
+        g = totals[k]
+        if g is None:
+            if not allow_unused and not materialize_grads:
+                raise RuntimeError(f"grad: one of the differentiated tensors (input {i}) appears to not have "
+                                   f"been used in the graph; set allow_unused=True if this is the desired "
+                                   f"behavior")
+            result.append(t._grad_tensor(None) if materialize_grads else None)
+        else:
+            result.append(t._grad_tensor(g))
+    return tuple(result)
 
 
 def gradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-7, seed=0):
-    """Compares the autograd gradients of ``sum(fn(*inputs) * w)`` (w random,
-    fixed; summed over the outputs when fn returns a tuple) with central finite
-    differences. inputs: float64 Tensors (other arguments pass through); the
-    ones with requires_grad are checked. Returns True or raises AssertionError
-    naming the input and the worst element."""
-    from .tensor import Tensor
+    """Compares the autograd gradients of ``sum(fn(*inputs) * w)`` (w random, fixed; summed over the outputs
+    when fn returns a tuple) with central finite differences. inputs: float64 Tensors (other arguments pass
+    through); the ones with requires_grad are checked. Returns True or raises AssertionError naming the input
+    and the worst element."""
     rng = np.random.default_rng(seed)
     inputs = tuple(inputs)
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+
+    def is_tensor(t):
+        return hasattr(t, "_grad_edge")
+    checked = [t for t in inputs if is_tensor(t) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad")
     for t in checked:
@@ -259,23 +317,24 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-7, seed=0):
     def outputs():
         out = fn(*inputs)
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+        return [o for o in outs if is_tensor(o) and o.dtype.kind == "f"]
     outs = outputs()
     weights = [rng.standard_normal(o.shape) for o in outs]
-    terms = [(o * Tensor(w)).sum() for o, w in zip(outs, weights) if o.requires_grad]
+    terms = [(o * w).sum() for o, w in zip(outs, weights) if o.requires_grad]
     if not terms:
         raise ValueError("gradcheck: no output of fn requires grad")
     total = terms[0]
     for term in terms[1:]:
         total = total + term
-    analytic = grad(total, checked)
+    analytic = grad(total, checked, allow_unused=True)
 
     def objective():
-        return sum(float((o.data.astype(np.float64) * w).sum()) for o, w in zip(outputs(), weights))
+        return sum(float((np.asarray(o.detach().numpy(), np.float64) * w).sum())
+                   for o, w in zip(outputs(), weights))
     with no_grad():
         for n, (t, ga) in enumerate(zip(checked, analytic)):
             numeric = np.zeros(t.shape)
-            data = t.data          # perturbed in place, whatever its strides
+            data = t.detach().numpy()          # perturbed in place, whatever its strides
             for i in np.ndindex(*t.shape):
                 keep = data[i]
                 data[i] = keep + eps
@@ -284,7 +343,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-7, seed=0):
                 minus = objective()
                 data[i] = keep
                 numeric[i] = (plus - minus) / (2 * eps)
-            ga = np.zeros(t.shape) if ga is None else np.asarray(ga, dtype=np.float64)
+            ga = np.zeros(t.shape) if ga is None else np.asarray(ga.numpy(), dtype=np.float64)
             err = np.abs(ga - numeric)
             bad = err > atol + rtol * np.abs(numeric)
             if bad.any():

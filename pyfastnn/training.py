@@ -331,10 +331,10 @@ def fit(model, x, y=None, epochs=1, batch_size=32, validation_data=None, shuffle
             c.optimizer.zero_grad()
             loss.backward()
             c.optimizer.step()
-            total += float(loss.data) * len(xb)
+            total += float(loss._array) * len(xb)
             seen += len(xb)
             if c.metrics:
-                outs.append(_host(out.data))
+                outs.append(_host(out._array))
                 targets.append(yb)
             bar.update(step, total / max(seen, 1))
         if dist is not None:
@@ -413,7 +413,7 @@ def evaluate(model, x, y=None, batch_size=256, verbose=0):
     total, outs = 0.0, []
     for out, idx in zip(_forward_all(model, x, batch_size), _batches(len(x), batch_size)):
         with no_grad():
-            total += float(c.loss(Tensor(out, _trusted=True), y[idx]).data) * len(out)
+            total += float(c.loss(Tensor(out, _trusted=True), y[idx])._array) * len(out)
         outs.append(out)
     if dist is not None:
         total = float(dist.all_reduce(np.array([total], np.float64), check=False)[0])

@@ -24,7 +24,7 @@ class _Bucket:
 
     def __init__(self, params, dtype):
         self.params = params
-        sizes = [p.data.size for p in params]
+        sizes = [p._array.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.flat = np.empty(int(self.offsets[-1]), dtype)
         self.ready = 0
@@ -63,7 +63,7 @@ class DistributedDataParallel(Module):
                 raise ValueError(f"DistributedDataParallel: rank {_comm.rank()} and rank {r} hold different models "
                                  f"({diff})")
         for _, p in named:
-            _comm.broadcast(p.data, 0, check=False)
+            _comm.broadcast(p._array, 0, check=False)
         for _, b in module.named_buffers():
             if isinstance(b, np.ndarray) and b.flags.c_contiguous and b.ndim:
                 _comm.broadcast(b, 0, check=False)
@@ -71,7 +71,7 @@ class DistributedDataParallel(Module):
         limit = int(bucket_mb * (1 << 20))
         buckets, current, size, dtype = [], [], 0, None
         for _, p in reversed(named):
-            nbytes = p.data.nbytes
+            nbytes = p._array.nbytes
             if current and (size + nbytes > limit or p.dtype != dtype):
                 buckets.append(_Bucket(current, dtype))
                 current, size = [], 0
@@ -113,7 +113,7 @@ class DistributedDataParallel(Module):
             if p.grad is None:
                 dst[...] = 0
             else:
-                np.copyto(dst, p.grad.data.reshape(-1), casting="same_kind")
+                np.copyto(dst, p.grad._array.reshape(-1), casting="same_kind")
         scale = self.grad_scale / _comm.world_size()
         if scale != 1.0:
             flat *= scale
@@ -137,7 +137,7 @@ class DistributedDataParallel(Module):
                 b.request.Wait()
                 b.request = None
             for i, p in enumerate(b.params):
-                p.grad = Tensor(b.flat[b.offsets[i]:b.offsets[i + 1]].reshape(p.data.shape).copy(), _trusted=True)
+                p.grad = Tensor(b.flat[b.offsets[i]:b.offsets[i + 1]].reshape(p._array.shape).copy(), _trusted=True)
             b.ready = 0
             b.launched = False
         object.__setattr__(self, "_pending", False)

@@ -154,7 +154,7 @@ class Layer(nn.Module):
 
 def _setter(param, transform=lambda w: w):
     def put(w):
-        param.data[...] = transform(w).astype(param.data.dtype)
+        param._array[...] = transform(w).astype(param._array.dtype)
     return put
 
 
@@ -208,10 +208,10 @@ class Dense(Layer):
 
     def _keras_weights(self):
         w = self.linear.weight
-        out = [(lambda: w.data.T, _setter(w, lambda a: a.T))]
+        out = [(lambda: w._array.T, _setter(w, lambda a: a.T))]
         if self.use_bias:
             b = self.linear.bias
-            out.append((lambda: b.data, _setter(b)))
+            out.append((lambda: b._array, _setter(b)))
         return out
 
 
@@ -278,10 +278,10 @@ class Conv2D(Layer):
 
     def _keras_weights(self):
         w = self.conv.weight
-        out = [(lambda: w.data.transpose(2, 3, 1, 0), _setter(w, lambda a: a.transpose(3, 2, 0, 1)))]
+        out = [(lambda: w._array.transpose(2, 3, 1, 0), _setter(w, lambda a: a.transpose(3, 2, 0, 1)))]
         if self.use_bias:
             b = self.conv.bias
-            out.append((lambda: b.data, _setter(b)))
+            out.append((lambda: b._array, _setter(b)))
         return out
 
 
@@ -398,12 +398,12 @@ class LSTM(Layer):
         w_ih, w_hh = self.lstm.weight_ih_l0, self.lstm.weight_hh_l0
         _glorot(w_ih, f, 4 * u)          # Keras draws the (F, 4U) kernel; U(+-b) is the same either way round
         init.orthogonal_(w_hh)           # Keras: orthogonal (U, 4U) recurrent kernel
-        w_hh.data[...] = w_hh.data.reshape(4 * u, u)
+        w_hh._array[...] = w_hh._array.reshape(4 * u, u)
         if self.use_bias:
             init.zeros_(self.lstm.bias_ih_l0)
             init.zeros_(self.lstm.bias_hh_l0)
             if self.unit_forget_bias:
-                self.lstm.bias_ih_l0.data[u:2 * u] = 1.0
+                self.lstm.bias_ih_l0._array[u:2 * u] = 1.0
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
@@ -420,13 +420,13 @@ class LSTM(Layer):
 
     def _keras_weights(self):
         lstm = self.lstm
-        out = [(lambda: lstm.weight_ih_l0.data.T, _setter(lstm.weight_ih_l0, lambda a: a.T)),
-               (lambda: lstm.weight_hh_l0.data.T, _setter(lstm.weight_hh_l0, lambda a: a.T))]
+        out = [(lambda: lstm.weight_ih_l0._array.T, _setter(lstm.weight_ih_l0, lambda a: a.T)),
+               (lambda: lstm.weight_hh_l0._array.T, _setter(lstm.weight_hh_l0, lambda a: a.T))]
         if self.use_bias:
             def put_bias(a):
-                lstm.bias_ih_l0.data[...] = a
-                lstm.bias_hh_l0.data[...] = 0
-            out.append((lambda: lstm.bias_ih_l0.data + lstm.bias_hh_l0.data, put_bias))
+                lstm.bias_ih_l0._array[...] = a
+                lstm.bias_hh_l0._array[...] = 0
+            out.append((lambda: lstm.bias_ih_l0._array + lstm.bias_hh_l0._array, put_bias))
         return out
 
 
@@ -446,7 +446,7 @@ class Embedding(Layer):
         return tuple(input_shape) + (self.output_dim,)
 
     def forward(self, x, training=None):
-        idx = x.data if isinstance(x, Tensor) else np.asarray(x)
+        idx = x._array if isinstance(x, Tensor) else np.asarray(x)
         if idx.dtype.kind == "f":
             idx = idx.astype(np.int64)
         self._ensure_built(idx.shape[1:])
@@ -454,7 +454,7 @@ class Embedding(Layer):
 
     def _keras_weights(self):
         w = self.embedding.weight
-        return [(lambda: w.data, _setter(w))]
+        return [(lambda: w._array, _setter(w))]
 
 
 class Attention(Layer):
@@ -491,7 +491,7 @@ class Attention(Layer):
     def _keras_weights(self):
         if not self.use_scale:
             return []
-        return [(lambda: self.scale.data, _setter(self.scale))]
+        return [(lambda: self.scale._array, _setter(self.scale))]
 
 
 class MultiHeadAttention(Layer):
@@ -538,7 +538,7 @@ class MultiHeadAttention(Layer):
         v = self.value_dense(v_in).reshape(B, S, h, vd).permute(0, 2, 1, 3).contiguous()
         mask = None
         if attention_mask is not None:
-            mask = np.asarray(attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask)
+            mask = np.asarray(attention_mask._array if isinstance(attention_mask, Tensor) else attention_mask)
             mask = mask.astype(bool).reshape(B, 1, L, S) if mask.ndim == 3 else mask.astype(bool)
         if vd != kd:
             raise ValueError("MultiHeadAttention: value_dim must equal key_dim for the flash kernel")
@@ -551,15 +551,15 @@ class MultiHeadAttention(Layer):
         h, kd, vd = self.num_heads, self.key_dim, self.value_dim
         out = []
         for lin, dim in ((self.query_dense, kd), (self.key_dense, kd), (self.value_dense, vd)):
-            out.append((lambda lin=lin, dim=dim: lin.weight.data.T.reshape(e, h, dim),
+            out.append((lambda lin=lin, dim=dim: lin.weight._array.T.reshape(e, h, dim),
                         _setter(lin.weight, lambda a, dim=dim: a.reshape(e, h * dim).T)))
             if self.use_bias:
-                out.append((lambda lin=lin, dim=dim: lin.bias.data.reshape(h, dim),
+                out.append((lambda lin=lin, dim=dim: lin.bias._array.reshape(h, dim),
                             _setter(lin.bias, lambda a: a.reshape(-1))))
         od = self.output_dense
-        out.append((lambda: od.weight.data.T.reshape(h, vd, e), _setter(od.weight, lambda a: a.reshape(h * vd, e).T)))
+        out.append((lambda: od.weight._array.T.reshape(h, vd, e), _setter(od.weight, lambda a: a.reshape(h * vd, e).T)))
         if self.use_bias:
-            out.append((lambda: od.bias.data, _setter(od.bias)))
+            out.append((lambda: od.bias._array, _setter(od.bias)))
         return out
 
 
@@ -584,7 +584,7 @@ class LayerNormalization(Layer):
         out = []
         for p in (self.norm.weight, self.norm.bias):
             if p is not None:
-                out.append((lambda p=p: p.data, _setter(p)))
+                out.append((lambda p=p: p._array, _setter(p)))
         return out
 
 
@@ -619,9 +619,9 @@ class BatchNormalization(Layer):
         bn = self.bn
         out = []
         if self.scale:
-            out.append((lambda: bn.weight.data, _setter(bn.weight)))
+            out.append((lambda: bn.weight._array, _setter(bn.weight)))
         if self.center:
-            out.append((lambda: bn.bias.data, _setter(bn.bias)))
+            out.append((lambda: bn.bias._array, _setter(bn.bias)))
 
         def put(name):
             def f(a):

@@ -300,10 +300,10 @@ class Sequential(Layer):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss.data) * len(xb)
+                total += float(loss._array) * len(xb)
                 seen += len(xb)
                 if c["metrics"]:
-                    outs.append(out.data)
+                    outs.append(out._array)
                     targets.append(yb)
                 bar.update(step, {"loss": total / seen})
             logs = {"loss": total / max(n, 1)}
@@ -336,8 +336,8 @@ class Sequential(Layer):
         total, outs = 0.0, []
         for (out, logits, final), idx in zip(self._outputs(x, batch_size), _batches(len(x), batch_size)):
             with no_grad():
-                total += float(c["loss"](out, y[idx], logits, final).data) * len(out.data)
-            outs.append(out.data)
+                total += float(c["loss"](out, y[idx], logits, final)._array) * len(out._array)
+            outs.append(out._array)
         logs = {"loss": total / max(len(x), 1)}
         if c["metrics"] and outs:
             logs.update(self._metric_logs(y, np.concatenate(outs)))

@@ -15,7 +15,7 @@ __all__ = ["MultiheadAttention"]
 
 
 def _mask_array(m):
-    return None if m is None else (m.data if isinstance(m, Tensor) else np.asarray(m))
+    return None if m is None else (m._array if isinstance(m, Tensor) else np.asarray(m))
 
 
 class MultiheadAttention(Module):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor, _as_storage, _result, _unbroadcast
+from ..tensor import (Tensor, _result, _storage, _unbroadcast, _wrap, gelu, log_softmax, relu, sigmoid, softmax,
+                      tanh)
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "sigmoid", "tanh", "softmax",
            "log_softmax", "layer_norm", "batch_norm", "dropout", "embedding", "lstm", "scaled_dot_product_attention",
@@ -22,7 +23,7 @@ def _t(x, where=None):
     """Tensors pass through; arrays become constant Tensors (None too: optional arguments)."""
     if isinstance(x, Tensor) or x is None:
         return x
-    return Tensor(x) if where is None else Tensor(_as_storage(x, where=where), _trusted=True)
+    return Tensor(x) if where is None else Tensor(_storage(x, where=where), _trusted=True)
 
 
 def _req(x, where, name="input"):
@@ -35,7 +36,7 @@ def _req(x, where, name="input"):
 
 
 def _data(x):
-    return None if x is None else x.data
+    return None if x is None else x._array
 
 
 def _needs(t):
@@ -92,7 +93,7 @@ def linear(x, weight, bias=None, activation=None):
     to skip a separate activation pass.
     """
     x, weight, bias = _req(x, "linear"), _req(weight, "linear", "weight"), _t(bias)
-    X, W, b = x.data, weight.data, _data(bias)
+    X, W, b = x._array, weight._array, _data(bias)
     if X.ndim == 0:
         raise ValueError("linear: argument 'input' must have at least one dimension")
     if W.ndim != 2 or X.shape[-1] != W.shape[1]:
@@ -122,14 +123,14 @@ def linear(x, weight, bias=None, activation=None):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution, NCHW input and OIHW weight (torch.nn.functional.conv2d)."""
     x, weight, bias = _req(x, "conv2d"), _req(weight, "conv2d", "weight"), _t(bias)
-    unbatched = x.data.ndim == 3
-    X = x.data[None] if unbatched else x.data
+    unbatched = x._array.ndim == 3
+    X = x._array[None] if unbatched else x._array
     crop = None
-    if isinstance(padding, str) and padding == "same" and X.ndim == 4 and weight.data.ndim == 4:
+    if isinstance(padding, str) and padding == "same" and X.ndim == 4 and weight._array.ndim == 4:
         # torch's 'same' for an even effective kernel pads one more at the bottom/right:
         # pad that extra row/column here and give the kernel the symmetric part
         dil = dilation if isinstance(dilation, (tuple, list)) else (dilation, dilation)
-        total = [int(dil[i]) * (weight.data.shape[2 + i] - 1) for i in range(2)]
+        total = [int(dil[i]) * (weight._array.shape[2 + i] - 1) for i in range(2)]
         lo = [t // 2 for t in total]
         extra = [t - 2 * l for t, l in zip(total, lo)]
         if any(extra) and all(s == 1 for s in (stride if isinstance(stride, (tuple, list)) else (stride, stride))):
@@ -137,10 +138,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             xp = np if isinstance(X, np.ndarray) else __import__("cupy")
             X = xp.pad(X, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
             padding = tuple(lo)
-    Y = ops.conv2d(X, weight.data, _data(bias), stride, padding, dilation, groups)
+    Y = ops.conv2d(X, weight._array, _data(bias), stride, padding, dilation, groups)
 
     def back(g):
-        gx, gw, gb = ops.conv2d_backward(g[None] if unbatched else g, X, weight.data, stride, padding, dilation,
+        gx, gw, gb = ops.conv2d_backward(g[None] if unbatched else g, X, weight._array, stride, padding, dilation,
                                          groups, need_grad_x=x.requires_grad, need_grad_w=weight.requires_grad)
         if crop is not None and gx is not None:
             gx = gx[:, :, :crop[0], :crop[1]]
@@ -151,8 +152,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     """Max pooling over (…, H, W) windows with PyTorch's semantics."""
     x = _req(x, "max_pool2d")
-    shape = x.data.shape
-    Y, idx = ops.max_pool2d(x.data, kernel_size, stride, padding)
+    shape = x._array.shape
+    Y, idx = ops.max_pool2d(x._array, kernel_size, stride, padding)
     out = _result(Y, (x,), lambda g: (ops.max_pool2d_backward(g, idx, shape),), "MaxPool2DBackward")
     return (out, Tensor(idx, _trusted=True)) if return_indices else out
 
@@ -160,47 +161,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling; padding counts in the divisor (PyTorch's default)."""
     x = _req(x, "avg_pool2d")
-    shape = x.data.shape
-    Y = ops.avg_pool2d(x.data, kernel_size, stride, padding)
+    shape = x._array.shape
+    Y = ops.avg_pool2d(x._array, kernel_size, stride, padding)
     return _result(Y, (x,), lambda g: (ops.avg_pool2d_backward(g, shape, kernel_size, stride, padding),),
                    "AvgPool2DBackward")
 
 
 # --------------------------------------------------------------- activations
-def relu(x):
-    x = _req(x, "relu")
-    Y = ops.relu(x.data)
-    return _result(Y, (x,), lambda g: (ops.relu_backward(g, Y),), "ReluBackward")
-
-
-def gelu(x):
-    x = _req(x, "gelu")
-    X = x.data
-    return _result(ops.gelu(X), (x,), lambda g: (ops.gelu_backward(g, X),), "GeluBackward")
-
-
-def sigmoid(x):
-    x = _req(x, "sigmoid")
-    Y = ops.sigmoid(x.data)
-    return _result(Y, (x,), lambda g: (ops.sigmoid_backward(g, Y),), "SigmoidBackward")
-
-
-def tanh(x):
-    x = _req(x, "tanh")
-    Y = ops.tanh(x.data)
-    return _result(Y, (x,), lambda g: (ops.tanh_backward(g, Y),), "TanhBackward")
-
-
-def softmax(x, dim=-1):
-    x = _req(x, "softmax")
-    Y = ops.softmax(x.data, dim)
-    return _result(Y, (x,), lambda g: (ops.softmax_backward(g, Y, dim),), "SoftmaxBackward")
-
-
-def log_softmax(x, dim=-1):
-    x = _req(x, "log_softmax")
-    Y = ops.log_softmax(x.data, dim)
-    return _result(Y, (x,), lambda g: (ops.log_softmax_backward(g, Y, dim),), "LogSoftmaxBackward")
+# relu, gelu, sigmoid, tanh, softmax and log_softmax are one-kernel primitives: they live in tensor.py
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -218,7 +186,7 @@ def one_hot(target, num_classes=-1):
 # -------------------------------------------------------------- normalization
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     x, weight, bias = _req(x, "layer_norm"), _t(weight), _t(bias)
-    X = x.data
+    X = x._array
     Y, mean, rstd = ops.layer_norm(X, normalized_shape, _data(weight), _data(bias), eps)
 
     def back(g):
@@ -235,7 +203,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     PyTorch; in eval, the running statistics normalize.
     """
     x, weight, bias = _req(x, "batch_norm"), _t(weight), _t(bias)
-    X = x.data
+    X = x._array
     if X.ndim < 2:
         raise ValueError(f"batch_norm: input must be at least 2-D (N, C, ...), got shape {X.shape}")
     C = X.shape[1]
@@ -261,7 +229,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     W = _data(weight)
     Y = xhat * W.reshape(bshape) if W is not None else xhat.copy()
     if bias is not None:
-        Y += bias.data.reshape(bshape)
+        Y += bias._array.reshape(bshape)
 
     def back(g):
         gw = (g * xhat).sum(axis=axes) if _needs(weight) else None
@@ -287,9 +255,9 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        X = x.data
+        X = x._array
         return _result(np.zeros_like(X), (x,), lambda g: (np.zeros_like(g),), "DropoutBackward")
-    Y, mask = ops.dropout(x.data, p, True)
+    Y, mask = ops.dropout(x._array, p, True)
     return _result(Y, (x,), lambda g: (ops.dropout_backward(g, mask, p),), "DropoutBackward")
 
 
@@ -298,7 +266,7 @@ def embedding(indices, weight, padding_idx=None):
     """Rows of weight picked by integer indices; padding_idx rows get no gradient."""
     weight = _req(weight, "embedding", "weight")
     idx = np.asarray(_data(_t(indices)) if isinstance(indices, Tensor) else indices)
-    W = weight.data
+    W = weight._array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: argument 'input' must hold integer indices, got dtype {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= W.shape[0]):
@@ -321,7 +289,7 @@ def embedding(indices, weight, padding_idx=None):
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM layer over a (T, B, I) sequence: returns (y, h_T, c_T) Tensors."""
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = (_t(v) for v in (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
-    y, hT, cT, cache = ops.lstm(x.data, h0.data, c0.data, w_ih.data, w_hh.data, _data(b_ih), _data(b_hh))
+    y, hT, cT, cache = ops.lstm(x._array, h0._array, c0._array, w_ih._array, w_hh._array, _data(b_ih), _data(b_hh))
 
     def back(grads):
         gy, ghT, gcT = grads
@@ -339,7 +307,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     """
     where = "scaled_dot_product_attention"
     q, k, v = _req(query, where, "query"), _req(key, where, "key"), _req(value, where, "value")
-    Q, K, V = q.data, k.data, v.data
+    Q, K, V = q._array, k._array, v._array
     if Q.ndim < 2 or K.ndim != Q.ndim or V.ndim != Q.ndim:
         raise ValueError(f"scaled_dot_product_attention: query, key and value must have the same number of "
                          f"dimensions (at least 2), got shapes {Q.shape}, {K.shape}, {V.shape}")
@@ -380,7 +348,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Cross entropy of logits (N, C) or (N, C, d1, ...) with class indices, or
     with class probabilities of the logits' shape (torch's CrossEntropyLoss)."""
     x = _req(input, "cross_entropy")
-    X = x.data
+    X = x._array
     T = _data(target) if isinstance(target, Tensor) else np.asarray(target)
     if X.ndim == 0:
         raise ValueError("cross_entropy: argument 'input' must be (N, C) or (N, C, d1, ...), got a scalar")
@@ -495,7 +463,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(y log p + (1-y) log(1-p)) of probabilities p; logs clamped at -100 like torch."""
     p, y = _req(input, "binary_cross_entropy"), _req(target, "binary_cross_entropy", "target")
     _check_same_shape("binary_cross_entropy", p, y)
-    P, Y = p.data, y.data.astype(p.dtype, copy=False)
+    P, Y = p._array, y._array.astype(p.dtype, copy=False)
     if P.size and (P.min() < 0 or P.max() > 1):
         raise ValueError("binary_cross_entropy: argument 'input' must hold probabilities in [0, 1]; "
                          "use binary_cross_entropy_with_logits for logits")
@@ -520,7 +488,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """Sigmoid + binary cross entropy in the stable log-sum-exp form."""
     x, y = _req(input, "binary_cross_entropy_with_logits"), _req(target, "binary_cross_entropy_with_logits", "target")
     _check_same_shape("binary_cross_entropy_with_logits", x, y)
-    X, Y = x.data, y.data.astype(x.dtype, copy=False)
+    X, Y = x._array, y._array.astype(x.dtype, copy=False)
     W = None if weight is None else np.asarray(_data(_t(weight)), X.dtype)
     PW = None if pos_weight is None else np.asarray(_data(_t(pos_weight)), X.dtype)
     softplus_neg = np.logaddexp(0, -X)          # -log(sigmoid(x))

@@ -14,7 +14,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant
 
 
 def _fill(t, values):
-    t.data[...] = values.astype(t.data.dtype, copy=False)
+    t._array[...] = values.astype(t._array.dtype, copy=False)
     return t
 
 
@@ -50,7 +50,7 @@ def normal_(t, mean=0.0, std=1.0):
 
 
 def constant_(t, value):
-    t.data[...] = value
+    t._array[...] = value
     return t
 
 

@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, _as_storage
+from ..tensor import Tensor, _storage
 
 __all__ = ["Module", "Parameter"]
 
@@ -15,7 +15,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
-        super().__init__(data.data if isinstance(data, Tensor) else _as_storage(data, where="Parameter"),
+        super().__init__(data._array if isinstance(data, Tensor) else _storage(data, where="Parameter"),
                          _trusted=True)
         if requires_grad:
             self.requires_grad_(True)
@@ -27,7 +27,7 @@ class Parameter(Tensor):
 def _state_value(key, value):
     """A state_dict entry as an ndarray: numpy, CuPy, Tensors and DLPack producers (torch) alike."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._array
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):     # a torch tensor, without importing torch
@@ -164,7 +164,7 @@ class Module:
             skip = m.__dict__.get("_non_persistent", ())
             for name, p in m._parameters.items():
                 if p is not None:
-                    out[f"{mp}.{name}" if mp else name] = p.data
+                    out[f"{mp}.{name}" if mp else name] = p._array
             for name, b in m._buffers.items():
                 if b is not None and name not in skip:
                     out[f"{mp}.{name}" if mp else name] = b
@@ -220,7 +220,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
 
     def apply(self, fn):
         for m in self.children():
@@ -232,7 +232,7 @@ class Module:
         for m in self.modules():
             for name, p in m._parameters.items():
                 if p is not None:
-                    p.data = fn(p.data, True)
+                    p._array = fn(p._array, True)
                     p.grad = None
             for name, b in m._buffers.items():
                 if b is not None:

@@ -21,13 +21,13 @@ class Adam(Optimizer):
     def _update(self, p, grad, group, state):
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = np.zeros_like(p._array)
+            state["exp_avg_sq"] = np.zeros_like(p._array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["max_exp_avg_sq"] = np.zeros_like(p._array)
         state["step"] += 1
         b1, b2 = group["betas"]
-        ops.adam_step(p.data, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"], lr=group["lr"],
+        ops.adam_step(p._array, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"], lr=group["lr"],
                       beta1=b1, beta2=b2, eps=group["eps"], weight_decay=group["weight_decay"],
                       decoupled_weight_decay=self._decoupled, amsgrad=group["amsgrad"],
                       max_exp_avg_sq=state.get("max_exp_avg_sq"))

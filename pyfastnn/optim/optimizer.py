@@ -65,18 +65,18 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.data[...] = 0
+                    p.grad._array[...] = 0
 
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            grad = p.grad.data
-            if grad.shape != p.data.shape:
+            grad = p.grad._array
+            if grad.shape != p._array.shape:
                 raise ValueError(f"{type(self).__name__}.step: a gradient has shape {grad.shape}, its parameter "
-                                 f"{p.data.shape}")
-            if grad.dtype != p.data.dtype or not grad.flags.c_contiguous:
-                grad = np.ascontiguousarray(grad, dtype=p.data.dtype)
+                                 f"{p._array.shape}")
+            if grad.dtype != p._array.dtype or not grad.flags.c_contiguous:
+                grad = np.ascontiguousarray(grad, dtype=p._array.dtype)
             yield p, grad
 
     def step(self, closure=None):
@@ -88,13 +88,13 @@ class Optimizer:
         for group in self.param_groups:
             for p, grad in self._params_with_grad(group):
                 state = self.state.setdefault(id(p), {})
-                data = p.data
+                data = p._array
                 if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
                     # the fused kernels update C-contiguous memory in place: step a contiguous copy
                     # and write it back, so a strided view is updated where it lies
                     proxy = Tensor(np.ascontiguousarray(data), _trusted=True)
                     self._update(proxy, grad, group, state)
-                    data[...] = proxy.data
+                    data[...] = proxy._array
                 else:
                     self._update(p, grad, group, state)
         return loss
@@ -129,7 +129,7 @@ class Optimizer:
         self.state = {}
         for pos, st in state_dict["state"].items():
             p = by_pos[int(pos)]
-            self.state[id(p)] = {k: (np.array(v, dtype=p.data.dtype) if isinstance(v, np.ndarray) and v.ndim
+            self.state[id(p)] = {k: (np.array(v, dtype=p._array.dtype) if isinstance(v, np.ndarray) and v.ndim
                                      else copy.deepcopy(v)) for k, v in st.items()}
         del params
 

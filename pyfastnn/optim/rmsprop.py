@@ -17,13 +17,13 @@ class RMSprop(Optimizer):
     def _update(self, p, grad, group, state):
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(p.data)
+            state["square_avg"] = np.zeros_like(p._array)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = np.zeros_like(p.data)
+                state["momentum_buffer"] = np.zeros_like(p._array)
             if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+                state["grad_avg"] = np.zeros_like(p._array)
         state["step"] += 1
-        ops.rmsprop_step(p.data, grad, state["square_avg"], lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+        ops.rmsprop_step(p._array, grad, state["square_avg"], lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
                          weight_decay=group["weight_decay"], momentum=group["momentum"],
                          momentum_buf=state.get("momentum_buffer"), centered=group["centered"],
                          grad_avg=state.get("grad_avg"))

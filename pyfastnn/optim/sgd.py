@@ -23,7 +23,7 @@ class SGD(Optimizer):
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.zeros_like(p.data)
+                buf = state["momentum_buffer"] = np.zeros_like(p._array)
                 first = True
-        ops.sgd_step(p.data, grad, buf, lr=group["lr"], momentum=momentum, dampening=group["dampening"],
+        ops.sgd_step(p._array, grad, buf, lr=group["lr"], momentum=momentum, dampening=group["dampening"],
                      nesterov=group["nesterov"], weight_decay=group["weight_decay"], first_step=first)

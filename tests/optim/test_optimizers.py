@@ -175,7 +175,7 @@ def test_grad_of_other_dtype_and_non_contiguous():
 
 def test_non_contiguous_param_is_updated_in_place():
     base = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
-    p = pyfastnn.tensor(base.T, requires_grad=True)      # a view, not C-contiguous
+    p = pyfastnn.as_tensor(base.T).requires_grad_()      # a view, not C-contiguous
     tp = torch.tensor(base.T.copy(), requires_grad=True)
     opt = optim.Adam([p], lr=0.1)
     topt = torch.optim.Adam([tp], lr=0.1)
@@ -184,7 +184,7 @@ def test_non_contiguous_param_is_updated_in_place():
         opt.step()
         topt.step()
     assert rel_error(p.numpy(), tp.detach().numpy()) < TOL
-    assert np.shares_memory(p.data, base)                 # updated where it lies
+    assert np.shares_memory(p.numpy(), base)                 # updated where it lies
     assert rel_error(base.T, tp.detach().numpy()) < TOL
 
 
