@@ -28,7 +28,8 @@ from .tensor import (FUNCTIONS as _FUNCTIONS, Size, Tensor, arange, as_tensor, a
                      sigmoid, softmax, sort, sqrt, stack, tanh, tensor, topk, tril_indices, triu_indices, vstack,
                      where, zeros, zeros_like)
 from . import autograd, amp, backends, cuda  # noqa: E402
-from . import nn, optim, metrics, callbacks, utils  # noqa: E402  (they build on Tensor)
+from . import nn, optim, metrics, utils  # noqa: E402  (they build on Tensor)
+from . import training, callbacks  # noqa: E402  (the trainer: Module.fit & co. and Keras)
 from .serialization import load, save  # noqa: E402
 
 globals().update(_FUNCTIONS)     # torch.sum(x, 1), torch.flatten(x, 1), ... : the methods' function forms
@@ -48,7 +49,7 @@ autocast = amp.autocast
 strided = "strided"
 contiguous_format = preserve_format = channels_last = None
 
-__all__ = ["ops", "nn", "optim", "metrics", "callbacks", "autograd", "amp", "backends", "cuda", "utils", "Tensor",
+__all__ = ["ops", "nn", "optim", "metrics", "callbacks", "training", "autograd", "amp", "backends", "cuda", "utils", "Tensor",
            "Size", "dtype", "device", "tensor", "as_tensor", "asarray", "from_numpy", "from_dlpack", "is_tensor",
            "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "eye", "arange",
            "linspace", "logspace", "rand", "randn", "randint", "randperm", "rand_like", "randn_like",

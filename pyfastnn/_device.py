@@ -295,3 +295,8 @@ def to_device(array, target: str, where="pyfastnn"):
         return array.get()
     _backend.require_cuda(where)
     return cupy_module(where).asarray(array)
+
+
+def param_dtype(value, where="pyfastnn"):
+    """The numpy dtype a layer's parameters take for its dtype= argument (float32 when None)."""
+    return as_numpy_dtype(DEFAULT_FLOAT if value is None else value, where)

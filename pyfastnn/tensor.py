@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _device, ops
 from ._device import dtype_of, is_cupy, result_dtype, scalar_result_dtype
+from ._errors import DTypeError, ShapeError
 from ._random import generator as _generator
 from .autograd import Node, _mode, backward as _run_backward, check_saved, enable_grad, no_grad
 
@@ -1406,7 +1407,7 @@ class Tensor:
         try:
             data = self._array.reshape(shape)
         except ValueError:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self._array.size}") from None
+            raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {self._array.size}") from None
         return _view(data, self, lambda g: (g.reshape(src),), "ViewBackward0", lambda t: t.reshape(shape))
 
     def view(self, *shape):
@@ -1417,9 +1418,9 @@ class Tensor:
         try:
             data = _no_copy_reshape(self._array, shape)
         except ValueError:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self._array.size}") from None
+            raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {self._array.size}") from None
         if data is None:
-            raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
+            raise ShapeError("view size is not compatible with input tensor's size and stride (at least one "
                                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
         return _view(data, self, lambda g: (g.reshape(src),), "ViewBackward0", lambda t: t.view(shape))
 
@@ -1532,7 +1533,7 @@ class Tensor:
             if want == -1:
                 want = have
             elif have != 1 and have != want:
-                raise RuntimeError(f"expand: the expanded size of the tensor ({want}) must match the existing size "
+                raise ShapeError(f"expand: the expanded size of the tensor ({want}) must match the existing size "
                                    f"({have}) at a non-singleton dimension; target sizes {list(shape)}, tensor "
                                    f"sizes {list(self.shape)}")
             target.append(want)
@@ -1626,7 +1627,7 @@ class Tensor:
         else:
             sizes = [int(s) for s in split_size_or_sections]
             if builtins.sum(sizes) != n:
-                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                    f"size at dimension {d}), but got split_sizes={sizes}")
         out, start = [], 0
         for s in sizes:
@@ -1680,7 +1681,6 @@ class Tensor:
     def diag(self, diagonal=0):
         if self.ndim == 1:
             xp = self._xp()
-            n = self.shape[0] + abs(diagonal)
             a = self._array
 
             def back(g):
@@ -3031,9 +3031,9 @@ def matmul(a, b):
     if A.ndim == 0 or B.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got {A.ndim}D and {B.ndim}D")
     if A.dtype != B.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {dtype_of(A)} != {dtype_of(B)}")
+        raise DTypeError(f"expected m1 and m2 to have the same dtype, but got: {dtype_of(A)} != {dtype_of(B)}")
     if A.shape[-1] != (B.shape[-2] if B.ndim >= 2 else B.shape[0]):
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, A.shape))} and "
+        raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, A.shape))} and "
                            f"{'x'.join(map(str, B.shape))})")
     if _native_matmul_ok(A, B):
         batch_a, batch_b = A.shape[:-2], B.shape[:-2]
@@ -3070,7 +3070,7 @@ def matmul(a, b):
     try:
         out = xp.matmul(A, B)
     except ValueError as exc:
-        raise RuntimeError(f"matmul: shapes {tuple(A.shape)} and {tuple(B.shape)} cannot be multiplied: {exc}") \
+        raise ShapeError(f"matmul: shapes {tuple(A.shape)} and {tuple(B.shape)} cannot be multiplied: {exc}") \
             from None
 
     def back_general(g):
@@ -3517,7 +3517,7 @@ def cat(tensors, dim=0, *, out=None):
     try:
         out_arr = xp.concatenate(arrays, axis=axis)
     except ValueError as exc:
-        raise RuntimeError(f"cat: sizes of tensors must match except in dimension {axis}: {exc}") from None
+        raise ShapeError(f"cat: sizes of tensors must match except in dimension {axis}: {exc}") from None
     bounds = np.cumsum(sizes)[:-1]
     srcs = [t._array.dtype for t in kept]
     return _result(out_arr, tuple(kept), lambda g: tuple(p.astype(s, copy=False) for p, s in
@@ -3536,7 +3536,7 @@ def stack(tensors, dim=0, *, out=None):
     shape = tensors[0].shape
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
+            raise ShapeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
                                f"{list(t.shape)} at entry {i}")
     d = _normalize_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([t.unsqueeze(d) for t in tensors], d)

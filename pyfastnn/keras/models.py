@@ -2,35 +2,23 @@
 Keras's names and progress lines, summary(), get/set_weights, save/load_model."""
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 from .. import nn
-from .._random import generator
-from ..autograd import no_grad
 from ..nn import functional as F
 from ..serialization import load as _load
 from ..serialization import save as _save
 from ..tensor import Tensor
-from ..training import _batches, map_batches
-from ..training import _callback_list, _metric_list
+from ..training import trainer
+from ..training.callbacks import History
+from ..training.data import first_array, make_data
+from ..training.registry import metric_list, resolve_metric
+from ..training.trainer import Spec, host, model_device, to_device
 from . import losses as _losses
 from . import optimizers as _optimizers
 from .layers import Activation, Conv2D, Dense, Dropout, InputLayer, Layer, MaxPooling2D, _auto_name
 
 __all__ = ["Sequential", "Model", "History", "load_model"]
-
-
-class History:
-    """What fit returns: .history maps each logged name to its per-epoch values."""
-
-    def __init__(self):
-        self.history, self.epoch = {}, []
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
 def _to_array(a, name, where):
@@ -43,41 +31,6 @@ def _to_array(a, name, where):
     if a.dtype == np.float64:
         a = a.astype(np.float32)
     return a
-
-
-class _Bar:
-    """Keras's progress line: `N/N [=====] - 1s 11ms/step - loss: ...`; live only in a terminal."""
-
-    def __init__(self, steps, verbose):
-        self.steps, self.verbose = steps, verbose
-        self.live = verbose == 1 and getattr(sys.stdout, "isatty", lambda: False)()
-        self.start = time.perf_counter()
-
-    def _line(self, step, logs):
-        elapsed = time.perf_counter() - self.start
-        width = 30
-        done = int(width * step / max(self.steps, 1))
-        bar = "=" * done + (">" if done < width else "") + "." * max(width - done - 1, 0)
-        per = 1000 * elapsed / max(step, 1)
-        text = "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
-        return f"{step}/{self.steps} [{bar}] - {elapsed:.0f}s {per:.0f}ms/step{text}"
-
-    def update(self, step, logs):
-        if self.live:
-            sys.stdout.write("\r" + self._line(step, logs))
-            sys.stdout.flush()
-
-    def done(self, logs):
-        if self.verbose == 0:
-            return
-        if self.verbose == 2:
-            elapsed = time.perf_counter() - self.start
-            text = "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
-            sys.stdout.write(f"{self.steps}/{self.steps} - {elapsed:.0f}s - "
-                             f"{1000 * elapsed / max(self.steps, 1):.0f}ms/step{text}\n")
-        else:
-            sys.stdout.write(("\r" if self.live else "") + self._line(self.steps, logs) + "\n")
-        sys.stdout.flush()
 
 
 def _verbose(v):
@@ -223,18 +176,10 @@ class Sequential(Layer):
         self._compiled = {
             "optimizer": _optimizers.get(optimizer),
             "loss": _losses.get(loss),
-            "metrics": [self._metric(m) for m in _metric_list(metrics)],
+            "metrics": [resolve_metric(m, keras=True) for m in metric_list(metrics)],
             "pf_optimizer": None,
         }
         return self
-
-    @staticmethod
-    def _metric(m):
-        from ..training import resolve_metric
-        if isinstance(m, str) and m.lower() in ("accuracy", "acc", "sparse_categorical_accuracy",
-                                                "categorical_accuracy", "binary_accuracy"):
-            return ("accuracy" if m.lower() == "acc" else m.lower()), _keras_accuracy
-        return resolve_metric(m)
 
     def _require_compiled(self, where):
         if self._compiled is None:
@@ -250,121 +195,87 @@ class Sequential(Layer):
             c["pf_optimizer"] = c["optimizer"].build(params)
         return c["pf_optimizer"]
 
-    def _metric_logs(self, y, outputs, prefix=""):
-        c = self._compiled
-        probs = c["loss"].probabilities(outputs)
-        return {prefix + name: float(fn(y, probs)) for name, fn in c["metrics"]}
+    def _spec(self, where, training_needed=True):
+        c = self._require_compiled(where) if training_needed else self._compiled
+        device = model_device(self)
+
+        def forward(x, training, net):
+            out, logits, final = self._run(to_device(device, x), training)
+            return out, (logits, final)
+
+        def loss(out, extra, y, sample_weight):
+            return c["loss"](out, host(y), extra[0], extra[1])
+
+        def metric_logs(collected, targets):
+            outputs = np.concatenate(collected)
+            y = np.concatenate([np.asarray(t) for t in targets])
+            probs = c["loss"].probabilities(outputs)
+            return {name: float(fn(y, probs)) for name, fn in c["metrics"]}
+        optimizer = self._optimizer() if training_needed and where == "fit" else None
+        return Spec(self, optimizer, forward, loss, lambda out: host(out), metric_logs, lambda out: host(out),
+                    bool(c and c["metrics"]))
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, **kwargs):
-        c = self._require_compiled("fit")
-        x, y = _to_array(x, "x", "fit"), _to_array(y, "y", "fit")
-        if len(x) != len(y):
-            raise ValueError(f"fit: 'x' has {len(x)} samples but 'y' has {len(y)}")
-        batch_size = 32 if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, class_weight=None, sample_weight=None, workers=1,
+            max_queue_size=10, use_multiprocessing=False):
+        self._require_compiled("fit")
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            cut = int(len(x) * (1 - validation_split))     # Keras keeps the last samples for validation
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        if validation_data is not None:
-            vx, vy = validation_data[0], validation_data[1]
-        verbose = _verbose(verbose)
+            xa, ya = _to_array(x, "x", "fit"), _to_array(y, "y", "fit")
+            cut = int(len(xa) * (1 - validation_split))     # Keras keeps the last samples for validation
+            x, y, validation_data = xa[:cut], ya[:cut], (xa[cut:], ya[cut:])
+        train = make_data(x, y, batch_size=batch_size, shuffle=shuffle, steps=steps_per_epoch, workers=workers,
+                          max_queue_size=max_queue_size, where="fit")
         if not self.built:
-            self.forward(x[:1], training=False)
-        opt = self._optimizer()
-        callbacks = _callback_list(callbacks, "fit")
-        for cb in callbacks:
-            cb.set_model(self)
+            first = train.x if hasattr(train, "x") else None
+            if first is not None:
+                self.forward(first_array(first)[:1], training=False)
+        val = None
+        if validation_data is not None:
+            if isinstance(validation_data, (tuple, list)):
+                val = make_data(validation_data[0], validation_data[1],
+                                batch_size=validation_batch_size or batch_size or 32, shuffle=False,
+                                steps=validation_steps, workers=1, max_queue_size=10, where="fit (validation_data)")
+            else:
+                val = make_data(validation_data, None, batch_size=None, shuffle=False, steps=validation_steps,
+                                workers=workers, max_queue_size=max_queue_size, where="fit (validation_data)")
+        spec = self._spec("fit")
+        logs = trainer.fit(spec, train, epochs=epochs, initial_epoch=initial_epoch, validation=val,
+                           callbacks=callbacks, verbose=_verbose(verbose), style="keras", owner=self)
         history = History()
-        self.stop_training = False
-        n = len(x)
-        steps = (n + batch_size - 1) // batch_size
-        for cb in callbacks:
-            cb.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            self.train()
-            order = generator().permutation(n) if shuffle else None
-            bar = _Bar(steps, verbose)
-            total, outs, targets, seen = 0.0, [], [], 0
-            for step, idx in enumerate(_batches(n, batch_size, order), 1):
-                xb, yb = x[idx], y[idx]
-                out, logits, final = self._run(Tensor(xb, _trusted=True), True)
-                loss = c["loss"](out, yb, logits, final)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss._array) * len(xb)
-                seen += len(xb)
-                if c["metrics"]:
-                    outs.append(out._array)
-                    targets.append(yb)
-                bar.update(step, {"loss": total / seen})
-            logs = {"loss": total / max(n, 1)}
-            if outs:
-                logs.update(self._metric_logs(np.concatenate(targets), np.concatenate(outs)))
-            if validation_data is not None:
-                val = self._evaluate_logs(vx, vy, max(batch_size, 32))
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            bar.done(logs)
-            history.epoch.append(epoch)
-            for k, v in logs.items():
-                history.history.setdefault(k, []).append(v)
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in callbacks:
-            cb.on_train_end()
+        history.history = logs
+        history.epoch = list(range(initial_epoch, initial_epoch + len(next(iter(logs.values()), []))))
         self.history = history
         return history
 
-    def _outputs(self, x, batch_size):
-        return map_batches(self, x, batch_size, lambda t: self._run(t, False))
-
-    def _evaluate_logs(self, x, y, batch_size):
-        c = self._compiled
-        x, y = _to_array(x, "x", "evaluate"), _to_array(y, "y", "evaluate")
-        if len(x) != len(y):
-            raise ValueError(f"evaluate: 'x' has {len(x)} samples but 'y' has {len(y)}")
-        total, outs = 0.0, []
-        for (out, logits, final), idx in zip(self._outputs(x, batch_size), _batches(len(x), batch_size)):
-            with no_grad():
-                total += float(c["loss"](out, y[idx], logits, final)._array) * len(out._array)
-            outs.append(out._array)
-        logs = {"loss": total / max(len(x), 1)}
-        if c["metrics"] and outs:
-            logs.update(self._metric_logs(y, np.concatenate(outs)))
-        return logs
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, workers=1, max_queue_size=10, use_multiprocessing=False):
         self._require_compiled("evaluate")
-        batch_size = batch_size or 32
-        start = time.perf_counter()
-        logs = self._evaluate_logs(x, y, batch_size)
-        verbose = _verbose(verbose)
-        if verbose:
-            steps = (len(x) + batch_size - 1) // batch_size
-            bar = _Bar(steps, verbose)
-            bar.start = start
-            bar.done(logs)
+        source = make_data(x, y, batch_size=batch_size, shuffle=False, steps=steps, workers=workers,
+                           max_queue_size=max_queue_size, where="evaluate")
+        logs = trainer.evaluate(self._spec("evaluate"), source, verbose=_verbose(verbose), style="keras")
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
-        x = _to_array(x, "x", "predict")
-        if not self.built:
-            self.forward(x[:1], training=False)
-        outs = [o.numpy() for o, _, _ in self._outputs(x, batch_size or 32)]
-        return np.concatenate(outs) if outs else np.zeros((0,) + tuple(self.output_shape or ()), np.float32)
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, workers=1,
+                max_queue_size=10, use_multiprocessing=False):
+        if not isinstance(x, (np.ndarray, Tensor)) and not hasattr(x, "__iter__") and not hasattr(x, "__len__"):
+            x = _to_array(x, "x", "predict")
+        source = make_data(x, None, batch_size=batch_size, shuffle=False, steps=steps, workers=workers,
+                           max_queue_size=max_queue_size, where="predict")
+        if not self.built and hasattr(source, "x"):
+            self.forward(first_array(source.x)[:1], training=False)
+        device = model_device(self)
+        spec = Spec(self, None, lambda xb, training, net: (self._run(to_device(device, xb), False)[0], None), None,
+                    None, None, lambda out: host(out), False)
+        out = trainer.predict(spec, source, verbose=0)
+        if out is None:
+            return np.zeros((0,) + tuple(self.output_shape or ()), np.float32)
+        return out
 
     def __call__(self, x, training=None):
         return self.forward(x, training)
@@ -379,18 +290,6 @@ class Sequential(Layer):
 
 
 Model = Sequential
-
-
-def _keras_accuracy(y_true, y_prob):
-    """Keras's accuracy: argmax of class scores, or a 0.5 threshold for one probability per sample."""
-    from ..metrics import accuracy
-    y_prob = np.asarray(y_prob)
-    y_true = np.asarray(y_true)
-    if y_prob.ndim >= 2 and y_prob.shape[-1] > 1:
-        if y_true.shape == y_prob.shape:            # one-hot targets
-            y_true = y_true.argmax(-1)
-        return float((y_prob.argmax(-1) == y_true.reshape(y_prob.shape[:-1])).mean())
-    return accuracy(y_true.reshape(-1).astype(np.int64), (y_prob.reshape(-1) > 0.5).astype(np.int64))
 
 
 def load_model(filepath, compile=True, **kwargs):

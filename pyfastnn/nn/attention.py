@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import _device
 from ..tensor import Tensor
 from . import functional as F
 from .init import _linear_default, constant_, xavier_uniform_
@@ -30,7 +31,7 @@ class MultiheadAttention(Module):
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
-                 kdim=None, vdim=None, batch_first=False, dtype=np.float32):
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
@@ -43,6 +44,7 @@ class MultiheadAttention(Module):
         self.vdim = vdim if vdim is not None else embed_dim
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         E = embed_dim
+        dtype = _device.param_dtype(dtype, "MultiheadAttention")
         if self._qkv_same_embed_dim:
             self.in_proj_weight = Parameter(np.empty((3 * E, E), dtype))
             self.register_parameter("q_proj_weight", None)

@@ -1,76 +1,182 @@
-"""Conv2d on the native implicit-GEMM kernels."""
+"""Convolutions on the native implicit-GEMM kernels: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
+from .. import _device
+from .._errors import ShapeError
 from . import functional as F
 from .init import _linear_default
 from .module import Module, Parameter
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+
+_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+def _int_tuple(owner, name, v, n, minimum):
+    """An int or an n-tuple of ints, each >= minimum, as a tuple; anything else names the argument."""
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+    if len(items) != n or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < minimum
+                              for e in items):
+        raise ValueError(f"{owner}: argument '{name}' must be an int or a tuple of {n} ints >= {minimum}, got {v!r}")
+    if any(e > (1 << 40) for e in items):
+        raise ValueError(f"{owner}: argument '{name}' is too large ({v!r})")
+    return tuple(int(e) for e in items)
 
 
-def _int_pair(name, v, minimum):
-    """An int or a pair of ints, each >= minimum, as a pair; anything else names the argument."""
-    pair = _pair(v)
-    if len(pair) != 2 or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < minimum
-                             for e in pair):
-        raise ValueError(f"Conv2d: argument '{name}' must be an int or a pair of ints >= {minimum}, got {v!r}")
-    return tuple(int(e) for e in pair)
+class _ConvNd(Module):
+    _n = 2
+    _transposed = False
 
-
-class Conv2d(Module):
-    """2-D convolution over NCHW input; weight (out, in/groups, kh, kw)."""
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=np.float32):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", output_padding=0, device=None, dtype=None):
         super().__init__()
+        owner = type(self).__name__
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Conv2d: argument '{name}' must be a positive int, got {v!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
-                             f"divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+                raise ValueError(f"{owner}: argument '{name}' must be a positive int, got {v!r}")
+        if in_channels % groups:
+            raise ValueError(f"{owner}: in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError(f"{owner}: out_channels must be divisible by groups")
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(f"{owner}: padding_mode must be one of {sorted(_PAD_MODES)}, but got padding_mode="
+                             f"'{padding_mode}'")
+        n = self._n
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _int_pair("kernel_size", kernel_size, 1)
-        self.stride, self.dilation = _int_pair("stride", stride, 1), _int_pair("dilation", dilation, 1)
-        self.padding = padding if isinstance(padding, str) else _int_pair("padding", padding, 0)
-        if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"Conv2d: argument 'padding' must be an int, a pair, 'valid' or 'same', got {padding!r}")
-        if padding == "same" and self.stride != (1, 1):
-            raise ValueError(f"Conv2d: padding='same' needs stride 1 (as in torch), got stride={self.stride}")
-        self.groups = int(groups)
-        kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw), dtype))
+        self.kernel_size = _int_tuple(owner, "kernel_size", kernel_size, n, 1)
+        self.stride = _int_tuple(owner, "stride", stride, n, 1)
+        self.dilation = _int_tuple(owner, "dilation", dilation, n, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{owner}: argument 'padding': invalid padding string {padding!r}, should be one of "
+                                 f"{{'valid', 'same'}}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{owner}: padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _int_tuple(owner, "padding", padding, n, 0)
+        self.output_padding = _int_tuple(owner, "output_padding", output_padding, n, 0)
+        self.groups, self.padding_mode = int(groups), padding_mode
+        self.transposed = self._transposed
+        np_dtype = _device.param_dtype(dtype, owner)
+        if self._transposed:
+            shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, np_dtype))
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype))
+            self.bias = Parameter(np.empty(self.out_channels, np_dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:
+            self.to(device)
 
     def reset_parameters(self):
-        _linear_default(self.weight, self.bias, self.in_channels // self.groups * self.kernel_size[0]
-                        * self.kernel_size[1])
+        # torch: kaiming_uniform_(a=sqrt(5)) on the weight, fan_in = weight.size(1) * receptive field
+        fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+        _linear_default(self.weight, self.bias, fan_in)
 
-    def forward(self, x):
-        shape = getattr(x, "shape", None)
-        if shape is not None and (len(shape) not in (3, 4) or shape[-3] != self.in_channels):
-            raise ValueError(f"Conv2d(in_channels={self.in_channels}): expected input (N, {self.in_channels}, H, W) "
-                             f"or ({self.in_channels}, H, W), got shape {tuple(shape)}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    def _padded(self, x):
+        mode = _PAD_MODES[self.padding_mode]
+        if mode is None or isinstance(self.padding, str):
+            return x, self.padding
+        pads = []
+        for p in reversed(self.padding):
+            pads += [p, p]
+        return F.pad(x, tuple(pads), mode=mode), 0
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}")
-        if self.padding not in ((0, 0), "valid"):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0,) * self._n, "valid"):
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * self._n:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._n:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
-        return s + ("" if self.bias is not None else ", bias=False")
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over NCHW input; weight (out, in/groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+
+    def forward(self, input):
+        shape = getattr(input, "shape", None)
+        if shape is not None and (len(shape) not in (3, 4) or shape[-3] != self.in_channels):
+            raise ShapeError(f"Conv2d(in_channels={self.in_channels}): expected input (N, {self.in_channels}, H, W) "
+                               f"or ({self.in_channels}, H, W), got shape {tuple(shape)}")
+        x, padding = self._padded(F._req(input, "conv2d"))
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L) input; weight (out, in/groups, k)."""
+    _n = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+
+    def forward(self, input):
+        shape = getattr(input, "shape", None)
+        if shape is not None and (len(shape) not in (2, 3) or shape[-2] != self.in_channels):
+            raise ShapeError(f"Conv1d(in_channels={self.in_channels}): expected input (N, {self.in_channels}, L) or "
+                               f"({self.in_channels}, L), got shape {tuple(shape)}")
+        x, padding = self._padded(F._req(input, "conv1d"))
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed 2-D convolution; weight (in, out/groups, kh, kw)."""
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, output_padding, device=device, dtype=dtype)
+
+    def _output_padding(self, x, output_size):
+        if output_size is None:
+            return self.output_padding
+        want = tuple(output_size)[-self._n:]
+        pads = []
+        for i, w in enumerate(want):
+            base = (x.shape[-self._n + i] - 1) * self.stride[i] - 2 * self.padding[i] + \
+                self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            if not 0 <= w - base < max(self.stride[i], self.dilation[i]):
+                raise ValueError(f"{type(self).__name__}: requested an output size of {want}, but valid sizes are "
+                                 f"around {base}")
+            pads.append(w - base)
+        return tuple(pads)
+
+    def forward(self, input, output_size=None):
+        x = F._req(input, type(self).__name__)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    _n = 1
+
+    def forward(self, input, output_size=None):
+        x = F._req(input, type(self).__name__)
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)

@@ -1,6 +1,6 @@
-"""Parameter initialisation schemes with PyTorch's (and Keras's) formulas, drawn
-from the generator that ``pyfastnn.manual_seed`` seeds. Each fills the
-Tensor's array in place and returns the Tensor."""
+"""Parameter initialisation with torch.nn.init's names and formulas (and Keras's glorot is xavier), drawn from
+the generator that ``pyfastnn.manual_seed`` seeds. Each fills the tensor's storage in place (outside the graph,
+as torch's run under no_grad) and returns the tensor."""
 from __future__ import annotations
 
 import math
@@ -9,95 +9,164 @@ import numpy as np
 
 from .._random import generator
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "zeros_", "ones_", "constant_", "eye_",
+           "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+           "sparse_"]
+
+
+def _rng(generator_arg):
+    if generator_arg is None:
+        return generator()
+    return generator_arg._rng if hasattr(generator_arg, "_rng") else generator_arg
 
 
 def _fill(t, values):
-    t._array[...] = values.astype(t._array.dtype, copy=False)
+    t._array[...] = values.astype(t._array.dtype, copy=False) if hasattr(values, "astype") else values
+    t._version[0] += 1
     return t
 
 
-def _fans(t):
-    shape = t.shape
+def _calculate_fan_in_and_fan_out(t):
+    shape = tuple(t.shape)
     if len(shape) < 2:
-        raise ValueError(f"init: fan in and fan out need at least 2 dimensions, got shape {shape}")
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _calculate_correct_fan(t, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    return fan_in if mode == "fan_in" else fan_out
+
+
 def calculate_gain(nonlinearity, param=None):
-    if nonlinearity in ("linear", "conv2d", "sigmoid", None):
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+              "sigmoid")
+    if nonlinearity in linear or nonlinearity is None:
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def uniform_(t, a=0.0, b=1.0):
-    return _fill(t, generator().uniform(a, b, t.shape))
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(t, mean=0.0, std=1.0):
-    return _fill(t, generator().normal(mean, std, t.shape))
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
 
 
-def constant_(t, value):
-    t._array[...] = value
-    return t
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """N(mean, std) redrawn until inside [a, b] (the bounds are absolute, as torch's)."""
+    rng = _rng(generator)
+    n = int(np.prod(tensor.shape))
+    out = np.empty(n)
+    filled = 0
+    while filled < n:
+        draw = rng.normal(mean, std, max(n - filled, 16) * 2)
+        draw = draw[(draw >= a) & (draw <= b)][:n - filled]
+        out[filled:filled + draw.size] = draw
+        filled += draw.size
+    return _fill(tensor, out.reshape(tensor.shape))
 
 
-def zeros_(t):
-    return constant_(t, 0)
+def constant_(tensor, val):
+    tensor._array[...] = val
+    tensor._version[0] += 1
+    return tensor
 
 
-def ones_(t):
-    return constant_(t, 1)
+def zeros_(tensor):
+    return constant_(tensor, 0)
 
 
-def xavier_uniform_(t, gain=1.0):
-    fan_in, fan_out = _fans(t)
+def ones_(tensor):
+    return constant_(tensor, 1)
+
+
+def eye_(tensor):
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor, groups=1):
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    shape = tuple(tensor.shape)
+    out_per_group = shape[0] // groups
+    values = np.zeros(shape)
+    centre = tuple(s // 2 for s in shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, shape[1])):
+            values[(g * out_per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(t, gain=1.0):
-    fan_in, fan_out = _fans(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    fan_in, fan_out = _fans(t)
-    fan = fan_in if mode == "fan_in" else fan_out
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    fan = _calculate_correct_fan(tensor, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan) if fan else 0.0
-    return uniform_(t, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    fan_in, fan_out = _fans(t)
-    fan = fan_in if mode == "fan_in" else fan_out
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0)
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    fan = _calculate_correct_fan(tensor, mode)
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0, generator)
 
 
-def orthogonal_(t, gain=1.0):
+def orthogonal_(tensor, gain=1.0, generator=None):
     """A (semi-)orthogonal matrix from the QR of a Gaussian one (Saxe et al.), as torch and Keras do."""
-    rows = t.shape[0]
-    cols = int(np.prod(t.shape[1:]))
-    flat = generator().standard_normal((rows, cols))
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape[1:]))
+    flat = _rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return _fill(t, gain * q.reshape(t.shape))
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    rng = _rng(generator)
+    values = rng.normal(0, std, (rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    for c in range(cols):
+        values[rng.permutation(rows)[:zeros], c] = 0
+    return _fill(tensor, values)
 
 
 def _linear_default(weight, bias, fan_in):
@@ -106,3 +175,9 @@ def _linear_default(weight, bias, fan_in):
     uniform_(weight, -bound, bound)
     if bias is not None:
         uniform_(bias, -bound, bound)
+
+
+# the un-suffixed names torch still accepts (deprecated there)
+uniform, normal, constant = uniform_, normal_, constant_
+xavier_uniform, xavier_normal = xavier_uniform_, xavier_normal_
+kaiming_uniform, kaiming_normal = kaiming_uniform_, kaiming_normal_

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _device
 from . import functional as F
 from .init import _linear_default
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Identity", "Flatten", "Unflatten"]
+__all__ = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten"]
 
 
 def _check_positive(owner, **values):
@@ -19,15 +20,19 @@ def _check_positive(owner, **values):
 class Linear(Module):
     """y = x W^T + b; weight (out_features, in_features), bias (out_features,)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         _check_positive("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype))
-        self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
-        if not bias:
+        dt = _device.param_dtype(dtype, type(self).__name__)
+        self.weight = Parameter(np.empty((out_features, in_features), dt))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dt))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:
+            self.to(device)
 
     def reset_parameters(self):
         _linear_default(self.weight, self.bias, self.in_features)
@@ -44,11 +49,32 @@ class Linear(Module):
 
 
 class Identity(Module):
+    """Returns its input; takes (and ignores) any arguments, as torch's."""
+
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, x):
-        return F._t(x)
+    def forward(self, input):
+        return input
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b; weight (out_features, in1_features, in2_features)."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        _check_positive("Bilinear", in1_features=in1_features, in2_features=in2_features, out_features=out_features)
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        dt = _device.param_dtype(dtype, type(self).__name__)
+        self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dt))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dt))
+        else:
+            self.register_parameter("bias", None)
+        _linear_default(self.weight, self.bias, in1_features)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
 
 class Flatten(Module):
