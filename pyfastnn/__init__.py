@@ -11,7 +11,7 @@ from ._random import manual_seed
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor, arange, cat, from_numpy, ones, rand, randn, stack, tensor, where, zeros
 from . import autograd, callbacks, metrics, nn, optim  # noqa: E402  (they build on Tensor)
-from .serialization import load, save
+from .hub import load, save
 
 __version__ = "0.1.0"
 
