@@ -59,14 +59,16 @@ def _detect(path, head, size):
     if head.startswith(_HDF5_MAGIC):
         raise CheckpointError(f"{path}: an HDF5 file (Keras weights?): pyfastnn.load reads PyTorch, safetensors "
                               f"and numpy files; Keras weights load through the Keras front-end")
+    # safetensors: a little-endian header length, then the JSON header (whose length may well start
+    # with the byte 0x80 a pickle starts with)
+    header_len = struct.unpack("<Q", head[:8])[0] if len(head) >= 9 and head[8:9] == b"{" else None
+    if header_len is not None and header_len <= size - 8:
+        return "safetensors"
     if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
         return "torch-pickle"
-    if len(head) >= 9 and head[8:9] == b"{":
-        (n,) = struct.unpack("<Q", head[:8])
-        if n <= size - 8:
-            return "safetensors"
-        raise CheckpointError(f"{path}: a truncated safetensors file (its header says {n} bytes, the file has "
-                              f"{size - 8} after the length)")
+    if header_len is not None:
+        raise CheckpointError(f"{path}: a truncated safetensors file (its header says {header_len} bytes, the file "
+                              f"has {size - 8} after the length)")
     if size > 262 and _is_tar(path):
         raise CheckpointError(f"{path}: PyTorch's tar format from before version 0.4, which pyfastnn does not read")
     raise CheckpointError(f"{path}: not a checkpoint pyfastnn reads (it starts with {head[:8]!r}); expected a "

@@ -78,8 +78,8 @@ def _bits(raw, d, byteorder):
     """raw bytes viewed as d's values (numpy types) or as unsigned ints holding their bits."""
     code = d.numpy if d.numpy is not None else f"<u{d.itemsize}"
     dt = np.dtype(code)
-    if byteorder == "big" and dt.byteorder == "<":
-        dt = dt.newbyteorder(">")
+    if dt.itemsize > 1:     # (numpy spells the native order '=', so set the order explicitly)
+        dt = dt.newbyteorder(">" if byteorder == "big" else "<")
     return raw.view(dt)
 
 
