@@ -1,6 +1,8 @@
 """pyfastnn.save / pyfastnn.load: one entry for every checkpoint format, told apart by content."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import struct
 import warnings
 import zipfile
@@ -10,7 +12,7 @@ import numpy as np
 from . import dtypes as _dt
 from . import torch_format as _torch
 from ._files import atomic_write, check_file, fspath
-from .errors import CheckpointError
+from .errors import CheckpointError, UnsafeCheckpointError
 from .pickler import NotWeightsOnly, dump_object_pickle, dump_weights_pickle, plan_storages
 from .safetensors_format import read_safetensors
 
@@ -33,14 +35,30 @@ def detect_format(path):
 _DIR_HINT = " (for a Hugging Face model directory use pyfastnn.hub.load_hf_weights(directory))"
 
 
+@contextlib.contextmanager
+def _zip_errors(path):
+    """zipfile's many ways of failing on a damaged archive, as one clear CheckpointError."""
+    try:
+        yield
+    except (CheckpointError, UnsafeCheckpointError, MemoryError):
+        raise
+    except zipfile.BadZipFile as exc:
+        raise CheckpointError(f"{path}: truncated or corrupted zip archive ({exc})") from None
+    except (zipfile.LargeZipFile, NotImplementedError, UnicodeDecodeError, EOFError, ValueError, RuntimeError,
+            struct.error, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, (EOFError,)) and exc.errno not in (None, errno.EINVAL):
+            raise       # a real I/O failure (permissions, disk), not damage
+        raise CheckpointError(f"{path}: corrupted zip archive ({type(exc).__name__}: {exc})") from None
+
+
 def _detect(path, head, size):
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         try:
-            with zipfile.ZipFile(path) as zf:
+            with _zip_errors(path), zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile:
+        except CheckpointError:
             raise CheckpointError(f"{path}: truncated or corrupted zip archive (its directory at the end of the "
                                   f"file is missing or damaged)") from None
         if _torch.zip_prefix(names) is not None:
@@ -128,12 +146,9 @@ def load(path, map_location=None, *, weights_only=True, mmap=None, keep_dtype=Fa
         raise ValueError(f"load: mmap=True maps PyTorch zip checkpoints, safetensors and npy files; '{path}' is "
                          f"{'an npz file' if kind == 'npz' else 'a legacy PyTorch checkpoint or a plain pickle'}")
     if kind == "torch-zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                return _torch.read_zip(path, zf, _torch.zip_prefix(zf.namelist()), source=path, policy=policy,
-                                       weights_only=weights_only, mmap=bool(mmap))
-        except zipfile.BadZipFile as exc:
-            raise CheckpointError(f"{path}: corrupted zip archive ({exc})") from None
+        with _zip_errors(path), zipfile.ZipFile(path) as zf:
+            return _torch.read_zip(path, zf, _torch.zip_prefix(zf.namelist()), source=path, policy=policy,
+                                   weights_only=weights_only, mmap=bool(mmap))
     if kind == "torch-pickle":
         with open(path, "rb") as fh:
             return _torch.read_pickle_stream(fh, source=path, policy=policy,
@@ -148,7 +163,7 @@ def _read_numpy(path, kind, policy, mmap):
         if kind == "npy":
             arr = np.load(path, allow_pickle=False, mmap_mode="c" if mmap else None)
             return _numpy_policy(arr, policy)
-        with np.load(path, allow_pickle=False) as z:
+        with _zip_errors(path), np.load(path, allow_pickle=False) as z:
             return {k: _numpy_policy(z[k], policy) for k in z.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):

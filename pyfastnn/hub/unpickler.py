@@ -106,7 +106,9 @@ def _codecs_encode(obj, encoding="utf-8", errors="strict"):
 
 
 def _np_dtype(obj, align=False, copy=True):
-    if not isinstance(obj, (str, bytes, list, tuple, dict, np.dtype)):
+    # numpy pickles a dtype as its type code ('f4', 'V16'); fields come through BUILD, from dtypes
+    # built here too, so nothing deeper (a nested spec numpy would parse recursively) is needed
+    if not isinstance(obj, (str, bytes)):
         raise CheckpointError(f"numpy.dtype of a {type(obj).__name__}")
     return np.dtype(obj, bool(align), True)      # a fresh object: BUILD must never touch numpy's own
 
@@ -195,6 +197,7 @@ class RestrictedUnpickler:
             fp.seek(here)
         self.end = size
         self._made = {}         # id -> numpy objects this reader made (BUILD may fill only those)
+        self._depths = {}       # id -> nesting depth of the tuples this reader made
 
     # ------------------------------------------------------------------ bytes
     def _read(self, n):
@@ -231,13 +234,24 @@ class RestrictedUnpickler:
         except (CheckpointError, UnsafeCheckpointError):
             raise
         except (IndexError, KeyError, TypeError, ValueError, AttributeError, struct.error,
-                UnicodeDecodeError, OverflowError, RecursionError) as exc:
+                UnicodeDecodeError, OverflowError, RecursionError, SystemError) as exc:
             raise CheckpointError(f"{self.source}: corrupted pickle ({type(exc).__name__}: {exc})") from None
 
     def _pop_mark(self):
         items = self.stack
         self.stack = self.metastack.pop()
         return items
+
+    def _tuple_of(self, items):
+        """A tuple, refusing deep nesting: hashing a tuple nested a million deep overflows the C stack."""
+        depth = 1 + max((self._depths.get(id(i), 1) for i in items if type(i) is tuple), default=0)
+        if depth > _MAX_TUPLE_DEPTH:
+            raise CheckpointError(f"{self.source}: corrupted pickle (tuples nested over {_MAX_TUPLE_DEPTH} deep)")
+        t = tuple(items)
+        if depth > 1:
+            self._depths[id(t)] = depth
+            self._made[id(t)] = t       # (keeps the id valid)
+        return t
 
     def _made_here(self, obj):
         self._made[id(obj)] = obj
@@ -275,6 +289,7 @@ class RestrictedUnpickler:
 
 
 _STOP = object()
+_MAX_TUPLE_DEPTH = 256
 
 
 def _unpack(fmt):
@@ -468,22 +483,22 @@ def _empty_tuple(self):
 @_op(b"t")
 def _tuple(self):
     items = self._pop_mark()        # (before self.stack is read: _pop_mark replaces it)
-    self.stack.append(tuple(items))
+    self.stack.append(self._tuple_of(items))
 
 
 @_op(b"\x85")
 def _tuple1(self):
-    self.stack[-1] = (self.stack[-1],)
+    self.stack[-1] = self._tuple_of(self.stack[-1:])
 
 
 @_op(b"\x86")
 def _tuple2(self):
-    self.stack[-2:] = [(self.stack[-2], self.stack[-1])]
+    self.stack[-2:] = [self._tuple_of(self.stack[-2:])]
 
 
 @_op(b"\x87")
 def _tuple3(self):
-    self.stack[-3:] = [(self.stack[-3], self.stack[-2], self.stack[-1])]
+    self.stack[-3:] = [self._tuple_of(self.stack[-3:])]
 
 
 @_op(b"]")
@@ -651,13 +666,44 @@ def _build(self):
             inst.__dict__[k] = v
         return
     if isinstance(inst, (np.ndarray, np.dtype)) and self._made.get(id(inst)) is inst:
-        if isinstance(inst, np.ndarray) and (not isinstance(state, tuple) or len(state) < 4
-                                             or not isinstance(state[2], np.dtype)):
-            raise CheckpointError(f"{self.source}: corrupted numpy array state in the pickle")
+        valid = _array_state_ok(state) if isinstance(inst, np.ndarray) else _dtype_state_ok(state)
+        if not valid:       # numpy's __setstate__ trusts its input more than a file deserves
+            raise CheckpointError(f"{self.source}: corrupted numpy {type(inst).__name__} state in the pickle")
         inst.__setstate__(state)
         return
     raise UnsafeCheckpointError(f"{self.source}: refused BUILD on a {type(inst).__name__} (a checkpoint "
                                 f"only fills numpy arrays and OrderedDicts); nothing from the file was run")
+
+
+def _ints(t):
+    return isinstance(t, tuple) and all(type(n) is int and n >= 0 for n in t)
+
+
+def _array_state_ok(state):
+    # (version, shape, dtype, is_fortran, data): data is bytes, or a list for object arrays
+    if not (isinstance(state, tuple) and len(state) == 5 and type(state[0]) is int and _ints(state[1])
+            and isinstance(state[2], np.dtype) and isinstance(state[3], (bool, int))):
+        return False
+    data = state[4]
+    return isinstance(data, list) if state[2].hasobject else isinstance(data, (bytes, bytearray, str))
+
+
+def _dtype_state_ok(state):
+    # (version, byte order, subarray, names, fields, itemsize, alignment, flags[, metadata])
+    if not (isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4) and state[1] in "<>|="
+            and all(type(v) is int for v in state[5:8])):
+        return False
+    subarray, names, fields = state[2:5]
+    if subarray is not None and not (isinstance(subarray, tuple) and len(subarray) == 2
+                                     and isinstance(subarray[0], np.dtype) and _ints(subarray[1])):
+        return False
+    if names is not None and not (isinstance(names, tuple) and all(type(n) is str for n in names)):
+        return False
+    if fields is not None and not (isinstance(fields, dict) and all(
+            isinstance(v, tuple) and 2 <= len(v) <= 3 and isinstance(v[0], np.dtype) and type(v[1]) is int
+            for v in fields.values())):
+        return False
+    return (names is None) == (fields is None) and (len(state) == 8 or state[8] is None or isinstance(state[8], dict))
 
 
 def _persistent(self, pid):

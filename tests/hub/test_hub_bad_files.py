@@ -180,3 +180,48 @@ def test_hf_directory_errors(tmp_path):
     pyfastnn.save({"w": np.ones(1)}, f)
     with pytest.raises(NotADirectoryError, match="not a model directory"):
         hub.load_hf_weights(f)
+
+
+def test_deeply_nested_pickles_fail_cleanly(tmp_path):
+    # hashing a tuple nested a million deep overflows the C stack; the reader stops long before
+    for i, data in enumerate([b"\x80\x02}K\x00" + b"\x85" * 1_000_000 + b"K\x01s.",
+                              b"\x80\x02" + b"(" * 1_000_000 + b".",
+                              b"\x80\x02" + b"]" * 200_000 + b"."]):
+        path = tmp_path / f"deep{i}.pkl"
+        path.write_bytes(data)
+        try:
+            pyfastnn.load(path)
+        except hub.CheckpointError as exc:
+            assert str(path) in str(exc)
+
+
+def test_mutated_files_fail_cleanly(tmp_path):
+    """Random byte edits of real checkpoints: every outcome is a load or a CheckpointError /
+    UnsafeCheckpointError, never another exception (or a crash)."""
+    import pickle
+    import random
+    files = write_checkpoints(tmp_path)
+    files["old5"] = tmp_path / "old5.pfn"
+    files["old5"].write_bytes(pickle.dumps({"a": np.arange(4.0), "s": np.float32(2), "t": (1, (2, 3))}, protocol=5))
+    rnd = random.Random(1234)
+    sources = {k: p.read_bytes() for k, p in files.items()}
+    for i in range(600):
+        kind = rnd.choice(sorted(sources))
+        data = bytearray(sources[kind])
+        for _ in range(rnd.randint(1, 3)):
+            pos = rnd.randrange(len(data))
+            op = rnd.random()
+            if op < 0.6:
+                data[pos] = rnd.randrange(256)
+            elif op < 0.8:
+                del data[pos:pos + rnd.randint(1, 8)]
+            else:
+                data[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
+        path = tmp_path / "mutated.bin"
+        path.write_bytes(bytes(data))
+        try:
+            pyfastnn.load(path)
+        except (hub.CheckpointError, hub.UnsafeCheckpointError):
+            pass
+        except ImportError:
+            pass
