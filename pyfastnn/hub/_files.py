@@ -3,10 +3,13 @@ half-written file behind (a temporary file beside the target, renamed over it wh
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 
-__all__ = ["fspath", "check_file", "atomic_path", "atomic_write"]
+from .errors import CheckpointError
+
+__all__ = ["fspath", "check_file", "atomic_path", "atomic_write", "read_json"]
 
 
 def fspath(path, what):
@@ -61,3 +64,14 @@ def _umask():
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
+
+
+def read_json(path):
+    """A JSON file's content; CheckpointError naming the file when it is not valid UTF-8 JSON."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not a UTF-8 JSON file") from None

@@ -3,12 +3,11 @@ weights — model.safetensors, a sharded model.safetensors.index.json, pytorch_m
 index — read into one flat {name: numpy array} dict through the same safe loaders as pyfastnn.load."""
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
-from ._files import fspath
+from ._files import fspath, read_json
 from .api import load
 from .errors import CheckpointError
 
@@ -29,30 +28,20 @@ def _directory(directory, what):
     return directory
 
 
-def _read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{path}: not a UTF-8 JSON file") from None
-
-
 def read_hf_config(directory):
     """config.json of a model directory, as a dict."""
     directory = _directory(directory, "read_hf_config")
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"read_hf_config: '{directory}' has no config.json")
-    config = _read_json(path, "read_hf_config")
+    config = read_json(path)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: config.json must hold a JSON object, it holds a {type(config).__name__}")
     return config
 
 
 def _shards(index_path):
-    index = _read_json(index_path, "load_hf_weights")
+    index = read_json(index_path)
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in weight_map.items()):

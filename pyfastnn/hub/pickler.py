@@ -17,6 +17,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from ..tensor import Tensor
+from .torch_format import c_strides
 
 __all__ = ["NotWeightsOnly", "plan_storages", "dump_weights_pickle", "dump_object_pickle", "host_array"]
 
@@ -44,14 +45,6 @@ def host_array(x):
 def _little_endian(a):
     return a.dtype.byteorder == "<" or a.dtype.byteorder == "|" or (a.dtype.byteorder == "=" and
                                                                     sys.byteorder == "little")
-
-
-def _c_strides(shape):
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= max(n, 1)
-    return tuple(reversed(strides))
 
 
 class _Spec:
@@ -102,7 +95,7 @@ class StoragePlan:
                                          tuple(s // host.itemsize for s in host.strides), rg))
             else:       # a small view of a large buffer is written alone, not with the whole buffer
                 for obj, host, d, rg in members:
-                    self._add(obj, _Spec(self._record(_own_copy(host)), d, 0, host.shape, _c_strides(host.shape), rg))
+                    self._add(obj, _Spec(self._record(_own_copy(host)), d, 0, host.shape, c_strides(host.shape), rg))
         return self
 
 

@@ -354,7 +354,7 @@ def read_zip(path, zf, prefix, *, source, policy, weights_only, mmap):
             if storage is None:
                 nbytes = numel * dtype.itemsize
                 storage = reader.storages[key] = _Storage(key, nbytes, fetch(key, nbytes), dtype)
-            return keep.tensor(storage, dtype, 0, shape, _c_strides(shape))
+            return keep.tensor(storage, dtype, 0, shape, c_strides(shape))
         raise CheckpointError(f"{source}: unsupported persistent id {pid!r} in data.pkl")
 
     try:
@@ -364,7 +364,8 @@ def read_zip(path, zf, prefix, *, source, policy, weights_only, mmap):
         raise CheckpointError(f"{source}: corrupted zip archive ({exc})") from None
 
 
-def _c_strides(shape):
+def c_strides(shape):
+    """Element strides of a C-contiguous array of this shape."""
     strides, step = [], 1
     for n in reversed(shape):
         strides.append(step)

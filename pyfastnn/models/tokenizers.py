@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from ..hub._files import read_json
 from ..hub._optional import require
 
 __all__ = ["BatchEncoding", "PreTrainedTokenizer", "BertTokenizer", "GPT2Tokenizer", "AutoTokenizer"]
@@ -57,14 +58,6 @@ def _token_text(value):
     if isinstance(value, dict):
         return value.get("content")
     return value
-
-
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
 class PreTrainedTokenizer:
@@ -483,10 +476,10 @@ def _saved_settings(directory):
     settings = {}
     config_path = os.path.join(directory, "tokenizer_config.json")
     if os.path.isfile(config_path):
-        settings.update(_read_json(config_path))
+        settings.update(read_json(config_path))
     map_path = os.path.join(directory, "special_tokens_map.json")
     if os.path.isfile(map_path):
-        settings.update({k: v for k, v in _read_json(map_path).items() if v is not None})
+        settings.update({k: v for k, v in read_json(map_path).items() if v is not None})
     for name in _SPECIAL_NAMES:
         if name in settings:
             settings[name] = _token_text(settings[name])
@@ -498,7 +491,7 @@ def _saved_settings(directory):
                       if k in tok})
     legacy_added = os.path.join(directory, "added_tokens.json")
     if os.path.isfile(legacy_added):
-        for token, _ in sorted(_read_json(legacy_added).items(), key=lambda kv: kv[1]):
+        for token, _ in sorted(read_json(legacy_added).items(), key=lambda kv: kv[1]):
             added.append({"content": token})
     return settings, added
 
@@ -601,7 +594,7 @@ class GPT2Tokenizer(PreTrainedTokenizer):
     @classmethod
     def _backend(cls, vocab_file, merges_file, settings):
         tk = _tk()
-        vocab = _read_json(vocab_file)
+        vocab = read_json(vocab_file)
         with open(merges_file, encoding="utf-8") as fh:
             lines = fh.read().split("\n")
         merges = [tuple(line.split(" ")) for line in lines
@@ -663,14 +656,14 @@ class AutoTokenizer:
     def from_pretrained(cls, directory, **options):
         directory = _directory(directory)
         config_path = os.path.join(directory, "tokenizer_config.json")
-        name = _read_json(config_path).get("tokenizer_class") if os.path.isfile(config_path) else None
+        name = read_json(config_path).get("tokenizer_class") if os.path.isfile(config_path) else None
         if isinstance(name, str) and name.endswith("Fast"):
             name = name[: -len("Fast")]
         target = _CLASSES.get(name)
         if target is None and name is None:
             model_config = os.path.join(directory, "config.json")
             if os.path.isfile(model_config):
-                target = _MODEL_TYPES.get(_read_json(model_config).get("model_type"))
+                target = _MODEL_TYPES.get(read_json(model_config).get("model_type"))
         if target is None and name is None:
             if os.path.isfile(os.path.join(directory, "vocab.txt")):
                 target = BertTokenizer
