@@ -389,6 +389,15 @@ class PreTrainedTokenizer:
     def _save_vocabulary(self, directory):
         return []
 
+    def __getstate__(self):         # (a lock does not pickle; worker processes get their own)
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self):
         return (f"{type(self).__name__}(vocab_size={self.vocab_size}, model_max_length={self.model_max_length}, "
                 f"padding_side='{self.padding_side}', special_tokens={self.special_tokens_map})")

@@ -284,3 +284,11 @@ def test_missing_package_and_bad_directories(tmp_path, monkeypatch):
     (tmp_path / "vocab.txt").write_text("[UNK]\n")
     with pytest.raises(ImportError, match=r'pyfastnn\[text\]'):
         BertTokenizer(tmp_path / "vocab.txt")
+
+
+def test_tokenizers_pickle_for_worker_processes(pairs_of_tokenizers):
+    import pickle
+    mine, ref = pairs_of_tokenizers["bert"]
+    again = pickle.loads(pickle.dumps(mine))
+    for text in TEXTS:
+        assert again(text)["input_ids"] == ref(text)["input_ids"]
