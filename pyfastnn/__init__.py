@@ -30,7 +30,7 @@ from .tensor import (FUNCTIONS as _FUNCTIONS, Size, Tensor, arange, as_tensor, a
 from . import autograd, amp, backends, cuda  # noqa: E402
 from . import nn, optim, metrics, utils  # noqa: E402  (they build on Tensor)
 from . import training, callbacks  # noqa: E402  (the trainer: Module.fit & co. and Keras)
-from .serialization import load, save  # noqa: E402
+from .hub import load, save  # noqa: E402  (safe by default: nothing from a file runs)
 
 globals().update(_FUNCTIONS)     # torch.sum(x, 1), torch.flatten(x, 1), ... : the methods' function forms
 

@@ -1,66 +1,81 @@
-"""Saving weights (safetensors or npz) and whole models (pickle)."""
+"""Weight files for Module.save_weights/load_weights, and whole-object pickles for the callers that
+save whole models (Keras-style model.save, ModelCheckpoint): a thin layer over pyfastnn.hub."""
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 
 import numpy as np
 
+from . import hub
+from .hub import api as _api
+from .hub._files import atomic_write, check_file, fspath
+from .hub._optional import optional
+from .hub.errors import CheckpointError
+from .hub.pickler import host_array
+
 __all__ = ["save_state", "load_state", "save", "load"]
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 
 
 def _have_safetensors():
-    try:
-        import safetensors.numpy  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def _host(a):
-    return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)
+    return optional("safetensors.numpy") is not None
 
 
 def save_state(state, path):
-    """Writes a dict of arrays: safetensors for a '.safetensors' name, or any
-    name but '.npz' when the safetensors package is installed; npz otherwise.
-    Round trips are exact (same dtypes, shapes and bits)."""
-    path = os.fspath(path)
-    arrays = {k: np.array(_host(v), order="C", copy=None) for k, v in state.items()}  # keeps 0-d shapes
-    if path.endswith(".safetensors") or (not path.endswith(".npz") and _have_safetensors()):
+    """Writes a dict of arrays: PyTorch's zip format for a '.pt'/'.pth'/'.bin' name, npz for '.npz',
+    safetensors for '.safetensors' or any other name when the safetensors package is installed (npz
+    when it is not). Round trips are exact (same dtypes, shapes and bits)."""
+    path = fspath(path, "save_weights")
+    if not isinstance(state, dict):
+        raise TypeError(f"save_weights: expected a dict of arrays, got {type(state).__name__}")
+    arrays = {}
+    for k, v in state.items():
+        host, _ = host_array(v)
+        if not isinstance(k, str) or host is None:
+            raise TypeError(f"save_weights: entry {k!r} must map a str to an array, got {type(v).__name__}")
+        arrays[k] = host
+    lower = path.lower()
+    if lower.endswith(_TORCH_SUFFIXES):
+        hub.save(arrays, path)
+    elif lower.endswith(".safetensors") or (not lower.endswith(".npz") and _have_safetensors()):
         if not _have_safetensors():
-            raise RuntimeError(f"save_weights: '{path}' asks for safetensors, but the package is not installed "
-                               f"(pip install safetensors), or use a '.npz' name")
-        from safetensors.numpy import save_file
-        save_file(arrays, path)
+            raise ImportError(f"save_weights: '{path}' asks for safetensors, but the package is not installed "
+                              f'(pip install "pyfastnn[hub]"), or use a \'.npz\' name')
+        hub.save_safetensors(arrays, path)
     else:
-        with open(path, "wb") as f:        # a file object keeps numpy from appending '.npz'
-            np.savez(f, **arrays)
+        # a file object keeps numpy from appending '.npz'; np.array keeps 0-d shapes
+        atomic_write(path, lambda fh: np.savez(fh, **{k: np.array(v, order="C", copy=None)
+                                                       for k, v in arrays.items()}), "save_weights")
 
 
 def load_state(path):
-    """Reads what save_state wrote (the format is told by the file's contents)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_weights: no such file '{path}'")
-    if zipfile.is_zipfile(path):
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    if not _have_safetensors():
-        raise RuntimeError(f"load_weights: '{path}' is not an npz file and safetensors is not installed "
-                           f"(pip install safetensors)")
-    from safetensors.numpy import load_file
-    return load_file(path)
+    """Reads a flat dict of arrays, safely (nothing in the file is run): what save_state wrote, any
+    safetensors, npz or PyTorch state-dict file, or a Hugging Face model directory. float16 stays
+    float16; bfloat16 comes back as ml_dtypes.bfloat16 when that package is installed, else float32."""
+    path = fspath(path, "load_weights")
+    if os.path.isdir(path):
+        state = hub.load_hf_weights(path, keep_dtype="auto")
+    else:
+        check_file(path, "load_weights")
+        state = hub.load(path, weights_only=True, keep_dtype="auto")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, np.ndarray)
+                                              for k, v in state.items()):
+        nested = [k for k, v in state.items() if isinstance(v, dict)] if isinstance(state, dict) else []
+        hint = f"; its entry '{nested[0]}' is a dict: pass pyfastnn.load(path)['{nested[0]}']" if nested else ""
+        raise CheckpointError(f"{path}: holds a {type(state).__name__} that is not a flat dict of arrays, so "
+                              f"load_weights cannot use it{hint}")
+    return dict(state)
 
 
 def save(obj, path):
-    """Pickles a Module (architecture and weights) or any object holding Tensors."""
-    with open(os.fspath(path), "wb") as f:
-        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+    """Pickles a whole object (a Module: architecture and weights) into PyTorch's zip container, its
+    arrays as raw storage records. Reading it back (load) runs code from the file."""
+    _api._save(obj, path, pickle=True, warn=False)
 
 
 def load(path):
-    """Loads what ``save`` wrote. Unpickling runs code from the file: load only files you trust."""
-    with open(os.fspath(path), "rb") as f:
-        return pickle.load(f)
+    """Loads what ``save`` wrote (and any file pyfastnn.load reads), unpickling fully: this runs code
+    from the file, so load only files you trust. pyfastnn.load is the safe reader."""
+    return hub.load(path, weights_only=False, keep_dtype="auto")
+

@@ -1,5 +1,6 @@
 """Keras-style training on Modules: compile/fit/evaluate/predict, callbacks, weights I/O."""
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -175,8 +176,13 @@ def test_whole_model_save_load(tmp_path):
     x, y = blobs(n=40)
     m = mlp()
     path = tmp_path / "model.pfn"
-    pyfastnn.save(m, path)
-    again = pyfastnn.load(path)
+    with pytest.raises(TypeError, match="pickle=True"):      # a whole Module is an explicit opt-in
+        pyfastnn.save(m, path)
+    with pytest.warns(UserWarning, match="weights_only=False"):
+        pyfastnn.save(m, path, pickle=True)
+    with pytest.raises(pickle.UnpicklingError, match="weights_only=False"):   # safe by default
+        pyfastnn.load(path)
+    again = pyfastnn.load(path, weights_only=False)
     np.testing.assert_array_equal(again.predict(x), m.predict(x))
 
 
