@@ -4,6 +4,7 @@ PyTorch and once with ``import pyfastnn as torch``, given the same weights
 (torch's state_dict copied through ``load_state_dict``) and the same data, and
 compared. Nothing in a ported source may be changed for pyfastnn."""
 import numpy as np
+import pytest
 
 
 def as_np(t):
@@ -71,3 +72,15 @@ def compare_params(torch_model, fast_model, tol):
     fp = dict(fast_model.named_parameters())
     bad = [f"{n}: {rel_err(fp[n], p):.3g}" for n, p in tp.items() if not rel_err(fp[n], p) <= tol]
     assert not bad, "parameters differ: " + ", ".join(bad)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def torch_single_thread():
+    """Real torch on one thread while a compat module runs (imported into each module, so autouse applies
+    there). torch's OpenMP workers spin while they wait: on a busy 2-core machine a 2-layer nanoGPT step took
+    seconds instead of milliseconds. Results are compared at tolerances that do not depend on this."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,6 +18,7 @@ import pyfastnn  # noqa: E402
 import pyfastnn.nn.functional  # noqa: E402,F401
 
 from compat_helpers import as_np, assert_rel, compare_grads, copy_weights, rel_err  # noqa: E402
+from compat_helpers import torch_single_thread  # noqa: E402,F401  (autouse fixture)
 
 FWD_TOL = 2e-4
 GRAD_TOL = 1e-3
@@ -543,3 +544,45 @@ def test_transformer_encoder_layer_state_dict_keys_and_causal_mask():
     yt = lt(torch_.from_numpy(x), src_mask=mt, is_causal=True)
     yf = lf(pyfastnn.from_numpy(x), src_mask=mf, is_causal=True)
     assert_rel(yf, yt, FWD_TOL, "causal encoder layer")
+
+
+def _sdpa_case(torch, kind, q, k, v):
+    F = torch.nn.functional
+    B, H, L, D = q.shape
+    S = k.shape[2]
+    if kind == "additive (B,1,1,S)":
+        keep = torch.ones(B, S)
+        keep[1, 3:] = 0
+        mask = (1.0 - keep[:, None, None, :]) * torch.finfo(q.dtype).min
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if kind == "bool (B,1,L,S)":
+        mask = torch.ones(B, 1, L, S, dtype=torch.bool).tril(diagonal=1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if kind == "is_causal":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if kind == "scale=":
+        return F.scaled_dot_product_attention(q, k, v, scale=0.3)
+    if kind == "float (L,S) bias":
+        bias = torch.arange(L * S, dtype=q.dtype).reshape(L, S).sin()
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    if kind == "3-D inputs":
+        return F.scaled_dot_product_attention(q[0], k[0], v[0])
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["additive (B,1,1,S)", "bool (B,1,L,S)", "is_causal", "scale=", "float (L,S) bias",
+                                  "3-D inputs"])
+def test_scaled_dot_product_attention_masks_and_grads(kind):
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8)]]
+    if kind in ("is_causal", "bool (B,1,L,S)"):
+        arrays = [a[:, :, :5] for a in arrays]
+    outs = []
+    for L in (torch_, pyfastnn):
+        q, k, v = (L.tensor(a, requires_grad=True) for a in arrays)
+        y = _sdpa_case(L, kind, q, k, v)
+        (y * y).sum().backward()
+        outs.append((y, q.grad, k.grad, v.grad))
+    for name, f, t in zip(["out", "dq", "dk", "dv"], outs[1], outs[0]):
+        assert tuple(f.shape) == tuple(t.shape), name
+        assert_rel(f, t, FWD_TOL if name == "out" else GRAD_TOL, f"{kind}: {name}")

@@ -22,6 +22,7 @@ import pyfastnn  # noqa: E402
 import pyfastnn.nn.functional  # noqa: E402,F401
 
 from compat_helpers import as_np, assert_rel, compare_grads, compare_params, copy_weights, rel_err  # noqa: E402
+from compat_helpers import torch_single_thread  # noqa: E402,F401  (autouse fixture)
 
 FWD_TOL = 2e-4
 GRAD_TOL = 1e-3
@@ -833,3 +834,21 @@ def test_load_of_untrusted_checkpoint_executes_nothing(tmp_path, lib):
     with pytest.raises(Exception):
         torch.load(str(path), map_location='cpu', weights_only=True)
     assert _EXECUTED == [], f"{lib}.load(weights_only=True) ran code from the file"
+
+
+@pytest.mark.parametrize("flash", [True, False], ids=["sdpa", "manual"])
+def test_float64_model_matches_torch(flash):
+    """model.double(): the same program in float64 end to end (idx stays int64), loss and grads to 1e-10."""
+    tm, fm = make_pair(flash=flash)
+    tm.double()
+    fm.double()
+    assert fm.lm_head.weight.dtype == pyfastnn.float64
+    assert fm.transformer.wte.weight is fm.lm_head.weight
+    x, y = batch(6, ignore=True)
+    lt, losst = tm(torch_.from_numpy(x), torch_.from_numpy(y))
+    lf, lossf = fm(pyfastnn.from_numpy(x), pyfastnn.from_numpy(y))
+    assert lf.dtype == pyfastnn.float64 and lossf.dtype == pyfastnn.float64
+    assert_rel(lf, lt, 1e-10, "float64 logits")
+    losst.backward()
+    lossf.backward()
+    compare_grads(tm, fm, 1e-9)

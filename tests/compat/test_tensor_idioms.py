@@ -15,6 +15,7 @@ import pyfastnn  # noqa: E402
 import pyfastnn.nn.functional  # noqa: E402,F401
 
 from compat_helpers import as_np  # noqa: E402
+from compat_helpers import torch_single_thread  # noqa: E402,F401  (autouse fixture)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -1100,3 +1101,153 @@ def test_python_protocols():
         assert "tensor(" in repr(torch.tensor([1.0]))
         with pytest.raises((RuntimeError, ValueError)):
             bool(torch.ones(2))
+
+
+# ----------------------------------------------------------------- nn.Module idioms
+def _small_net(torch):
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8))
+            self.bn = nn.BatchNorm1d(8)
+            self.head = nn.Linear(8, 3)
+            self.register_buffer("scale", torch.ones(3))
+            self.register_buffer("cache", torch.zeros(2), persistent=False)
+
+        def forward(self, x):
+            return self.head(self.bn(self.features(x)).relu()) * self.scale
+
+    return Net()
+
+
+def test_module_idioms_match_torch():
+    import copy
+    torch_.manual_seed(0)
+    tnet = _small_net(torch_)
+    fnet = _small_net(pyfastnn)
+    sd = {k: v.detach().numpy() for k, v in tnet.state_dict().items()}
+    fnet.load_state_dict(sd)
+    for t, f in ((tnet, fnet),):
+        assert list(f.state_dict()) == list(t.state_dict())
+        assert [n for n, _ in f.named_modules()] == [n for n, _ in t.named_modules()]
+        assert [n for n, _ in f.named_buffers()] == [n for n, _ in t.named_buffers()]
+        assert [n for n, _ in f.named_children()] == [n for n, _ in t.named_children()]
+        assert [type(m).__name__ for m in f.modules()] == [type(m).__name__ for m in t.modules()]
+        assert f.apply(lambda m: None) is f and f.train(False) is f and not f.training and not f.bn.training
+        f.train()
+        assert f.requires_grad_(False) is f and not any(p.requires_grad for p in f.parameters())
+        f.requires_grad_(True)
+    x = _a(6, 4, seed=5)
+    torch = pyfastnn
+    # optimizer.zero_grad() / model.zero_grad() set grads to None (torch >= 2.0 default)
+    opt = torch.optim.SGD(fnet.parameters(), lr=0.1)
+    fnet(torch.from_numpy(x)).sum().backward()
+    assert all(p.grad is not None for p in fnet.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in fnet.parameters())
+    fnet(torch.from_numpy(x)).sum().backward()
+    fnet.zero_grad()
+    assert all(p.grad is None for p in fnet.parameters())
+    opt.zero_grad(set_to_none=False)
+    # state_dict values are detached tensors sharing storage with the parameters
+    sd = fnet.state_dict()
+    assert isinstance(sd["head.weight"], torch.Tensor) and not sd["head.weight"].requires_grad
+    with torch.no_grad():
+        fnet.head.weight.add_(1.0)
+    np.testing.assert_array_equal(as_np(sd["head.weight"]), as_np(fnet.head.weight))
+    # the usual "keep the best weights" idioms: deepcopy of a state_dict / of the model are independent
+    best = copy.deepcopy(fnet.state_dict())
+    twin = copy.deepcopy(fnet)
+    with torch.no_grad():
+        fnet.head.weight.mul_(0)
+    assert np.all(as_np(twin.head.weight) != 0) and np.all(as_np(best["head.weight"]) != 0)
+    fnet.load_state_dict(best)
+    np.testing.assert_array_equal(as_np(fnet.head.weight), as_np(twin.head.weight))
+    assert isinstance(twin.head.weight, torch.nn.Parameter) and twin.head.weight is not fnet.head.weight
+    # strict=False reports missing/unexpected keys like torch; strict=True raises RuntimeError naming them
+    partial = {k: v for k, v in best.items() if not k.startswith("head.")}
+    partial["extra.weight"] = best["head.weight"]
+    r = fnet.load_state_dict(partial, strict=False)
+    rt = tnet.load_state_dict({k: torch_.from_numpy(as_np(v).copy()) for k, v in partial.items()}, strict=False)
+    assert sorted(r.missing_keys) == sorted(rt.missing_keys) and r.unexpected_keys == rt.unexpected_keys
+    with pytest.raises(RuntimeError, match="Missing key"):
+        fnet.load_state_dict(partial)
+    # outputs after all that still agree with torch given the same weights (train-mode BatchNorm1d)
+    fnet.load_state_dict({k: v.detach().numpy() for k, v in tnet.state_dict().items()})
+    yt = tnet(torch_.from_numpy(x))
+    yf = fnet(torch.from_numpy(x))
+    np.testing.assert_allclose(as_np(yf), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------- autograd API
+def _autograd_program(torch):
+    out = {}
+    x = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = torch.tensor([1.5, 2.0, -0.5], requires_grad=True)
+    # torch.autograd.grad
+    y = (x * w).sin().sum()
+    gx, gw = torch.autograd.grad(y, (x, w))
+    out["autograd.grad"] = (gx, gw)
+    assert x.grad is None
+    gx_only, = torch.autograd.grad((x ** 3).sum(), [x])
+    out["autograd.grad list"] = gx_only
+    # retain_grad on a non-leaf, register_hook
+    h = x * w
+    h.retain_grad()
+    seen = []
+    h.register_hook(lambda g: seen.append(g.clone()))
+    z = h.exp()
+    z.register_hook(lambda g: g * 2)
+    z.sum().backward()
+    out["retain_grad"] = h.grad
+    out["hook saw"] = seen[0]
+    out["hooked x.grad"] = x.grad
+    # retain_graph: a second backward accumulates
+    x.grad = None
+    loss = (x * x * w).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    out["twice"] = (x.grad, w.grad)
+
+    # enable_grad inside no_grad, set_grad_enabled as a function, detach_ / requires_grad_
+    with torch.no_grad():
+        with torch.enable_grad():
+            e = x * 2
+    out["enable_grad in no_grad"] = e.requires_grad
+    b = torch.ones(2)
+    b.requires_grad_()
+    (b * 3).sum().backward()
+    out["requires_grad_"] = b.grad
+    return out
+
+
+def test_autograd_api():
+    rt = _autograd_program(torch_)
+    rf = _autograd_program(pyfastnn)
+    assert list(rf) == list(rt)
+    for k in rt:
+        assert_same(rf[k], rt[k], 1e-6, k)
+
+
+def _custom_function_program(torch):
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, inp):
+            ctx.save_for_backward(inp)
+            return inp * inp
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            inp, = ctx.saved_tensors
+            return 2 * inp * grad_output
+
+    a = torch.tensor([1.0, -3.0], requires_grad=True)
+    s = Square.apply(a)
+    (s * torch.tensor([1.0, 10.0])).sum().backward()
+    return s, a.grad
+
+
+def test_custom_autograd_function():
+    assert_same(_custom_function_program(pyfastnn), _custom_function_program(torch_), 1e-6, "autograd.Function")

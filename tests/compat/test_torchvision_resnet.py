@@ -18,6 +18,7 @@ import pyfastnn  # noqa: E402
 import pyfastnn.nn.functional  # noqa: E402,F401
 
 from compat_helpers import as_np, assert_rel, compare_grads, compare_params, copy_weights  # noqa: E402
+from compat_helpers import torch_single_thread  # noqa: E402,F401  (autouse fixture)
 
 FWD_TOL = 2e-4
 GRAD_TOL = 1e-3
@@ -544,3 +545,124 @@ def test_dataset_dataloader_training_epoch():
     assert fshapes == tshapes == [((4, 3, 32, 32), (4,), "int64")] * 2 + [((2, 3, 32, 32), (2,), "int64")]
     assert fl == pytest.approx(tl, rel=FWD_TOL)
     compare_params(tm, fm, 1e-3)
+
+
+SCHEDULERS = {
+    "StepLR": lambda S, o: S.StepLR(o, step_size=3, gamma=0.5),
+    "MultiStepLR": lambda S, o: S.MultiStepLR(o, milestones=[2, 5], gamma=0.1),
+    "ExponentialLR": lambda S, o: S.ExponentialLR(o, gamma=0.9),
+    "CosineAnnealingLR": lambda S, o: S.CosineAnnealingLR(o, T_max=6, eta_min=0.001),
+    "LambdaLR": lambda S, o: S.LambdaLR(o, lr_lambda=lambda epoch: 0.95 ** epoch),
+    "LinearLR": lambda S, o: S.LinearLR(o, start_factor=0.25, total_iters=4),
+    "OneCycleLR": lambda S, o: S.OneCycleLR(o, max_lr=0.1, total_steps=10),
+    "CosineAnnealingWarmRestarts": lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "SequentialLR(warmup, cosine)": lambda S, o: S.SequentialLR(
+        o, schedulers=[S.LinearLR(o, start_factor=0.1, total_iters=3), S.CosineAnnealingLR(o, T_max=7)],
+        milestones=[3]),
+    "ReduceLROnPlateau": lambda S, o: S.ReduceLROnPlateau(o, mode="min", factor=0.5, patience=1),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_lr_schedulers_match_torch(name):
+    """The learning rates a schedule gives over 10 epochs, and where the optimizer's param_groups hold them."""
+    seqs = []
+    for torch in (torch_, pyfastnn):
+        model = torch.nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = SCHEDULERS[name](torch.optim.lr_scheduler, optimizer)
+        lrs = []
+        for epoch in range(10):
+            optimizer.step()
+            if name == "ReduceLROnPlateau":
+                scheduler.step([1.0, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, 0.9, 0.9, 0.9][epoch])
+            else:
+                scheduler.step()
+            lrs.append(optimizer.param_groups[0]["lr"])
+        if name != "ReduceLROnPlateau":
+            lrs.append(scheduler.get_last_lr()[0])
+            state = scheduler.state_dict()
+            assert isinstance(state, dict) and "last_epoch" in state
+        seqs.append(lrs)
+    np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-9, err_msg=name)
+
+
+def mnist_program(torch, nn, F):
+    """pytorch/examples mnist/main.py: Net, train, test (as written; the loader yields (data, target))."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super(Net, self).__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout(0.25)
+            self.dropout2 = nn.Dropout(0.5)
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = self.conv1(x)
+            x = F.relu(x)
+            x = self.conv2(x)
+            x = F.relu(x)
+            x = F.max_pool2d(x, 2)
+            x = self.dropout1(x)
+            x = torch.flatten(x, 1)
+            x = self.fc1(x)
+            x = F.relu(x)
+            x = self.dropout2(x)
+            x = self.fc2(x)
+            output = F.log_softmax(x, dim=1)
+            return output
+
+    def train(args, model, device, train_loader, optimizer, epoch):
+        model.train()
+        losses = []
+        for batch_idx, (data, target) in enumerate(train_loader):
+            data, target = data.to(device), target.to(device)
+            optimizer.zero_grad()
+            output = model(data)
+            loss = F.nll_loss(output, target)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    def test(model, device, test_loader):
+        model.eval()
+        test_loss = 0
+        correct = 0
+        with torch.no_grad():
+            for data, target in test_loader:
+                data, target = data.to(device), target.to(device)
+                output = model(data)
+                test_loss += F.nll_loss(output, target, reduction='sum').item()  # sum up batch loss
+                pred = output.argmax(dim=1, keepdim=True)  # get the index of the max log-probability
+                correct += pred.eq(target.view_as(pred)).sum().item()
+        test_loss /= len(test_loader.dataset)
+        return test_loss, correct
+
+    return Net, train, test
+
+
+def test_pytorch_examples_mnist():
+    rng = np.random.default_rng(12)
+    x = rng.random((12, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 12)
+    torch_.manual_seed(0)
+    programs = [mnist_program(torch, torch.nn, torch.nn.functional) for torch in (torch_, pyfastnn)]
+    models = [Net().to(torch.device("cpu")) for torch, (Net, _, _) in zip((torch_, pyfastnn), programs)]
+    copy_weights(models[0], models[1])
+    results = []
+    for torch, model, (_, train, test) in zip((torch_, pyfastnn), models, programs):
+        model.dropout1.p = model.dropout2.p = 0.0      # harness: dropout masks are not comparable
+        data = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+        loader = torch.utils.data.DataLoader(data, batch_size=4)
+        optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+        losses = train(None, model, "cpu", loader, optimizer, 1)
+        scheduler.step()
+        results.append((losses, test(model, "cpu", loader), optimizer.param_groups[0]["lr"]))
+    (tl, (tt, tc), tlr), (fl, (ft, fc), flr) = results
+    np.testing.assert_allclose(fl, tl, rtol=FWD_TOL)
+    assert ft == pytest.approx(tt, rel=FWD_TOL) and fc == tc and flr == pytest.approx(tlr)
