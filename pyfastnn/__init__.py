@@ -25,9 +25,10 @@ from .tensor import (FUNCTIONS as _FUNCTIONS, Size, Tensor, arange, as_tensor, a
                      empty, empty_like, exp, eye, from_numpy, full, full_like, gelu, hstack, is_tensor, linspace,
                      log, log_softmax, logspace, matmul, maximum, meshgrid, minimum, multinomial, normal, ones,
                      ones_like, poisson, rand, rand_like, randint, randint_like, randn, randn_like, randperm, relu,
+                     searchsorted, bucketize,
                      sigmoid, softmax, sort, sqrt, stack, tanh, tensor, topk, tril_indices, triu_indices, vstack,
                      where, zeros, zeros_like)
-from . import autograd, amp, backends, cuda  # noqa: E402
+from . import autograd, amp, backends, cuda, linalg  # noqa: E402
 from . import nn, optim, metrics, utils  # noqa: E402  (they build on Tensor)
 from . import training, callbacks  # noqa: E402  (the trainer: Module.fit & co. and Keras)
 from .hub import load, save  # noqa: E402  (safe by default: nothing from a file runs)
@@ -49,14 +50,14 @@ autocast = amp.autocast
 strided = "strided"
 contiguous_format = preserve_format = channels_last = None
 
-__all__ = ["ops", "nn", "optim", "metrics", "callbacks", "training", "autograd", "amp", "backends", "cuda", "utils", "Tensor",
+__all__ = ["ops", "nn", "optim", "metrics", "callbacks", "training", "linalg", "autograd", "amp", "backends", "cuda", "utils", "Tensor",
            "Size", "dtype", "device", "tensor", "as_tensor", "asarray", "from_numpy", "from_dlpack", "is_tensor",
            "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "eye", "arange",
            "linspace", "logspace", "rand", "randn", "randint", "randperm", "rand_like", "randn_like",
            "randint_like", "multinomial", "normal", "bernoulli", "poisson", "cat", "concat", "concatenate",
            "stack", "hstack", "vstack", "dstack", "where", "matmul", "einsum", "maximum", "minimum", "clamp",
            "topk", "sort", "relu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "exp", "log", "sqrt",
-           "meshgrid", "broadcast_tensors", "broadcast_shapes", "tril_indices", "triu_indices", "block_diag",
+           "searchsorted", "bucketize", "meshgrid", "broadcast_tensors", "broadcast_shapes", "tril_indices", "triu_indices", "block_diag",
            "cdist", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled",
            "is_inference_mode_enabled", "save", "load", "backend_info", "manual_seed", "seed", "initial_seed",
            "Generator", "get_rng_state", "set_rng_state", "set_num_threads", "get_num_threads",

@@ -193,24 +193,40 @@ def scalar_result_dtype(array_dtype, scalar):
     return array_dtype
 
 
-def finfo(type=None):
-    """Machine limits of a floating dtype (min, max, eps, tiny, bits, resolution), as torch.finfo."""
-    if type is None:
-        type = DEFAULT_FLOAT
-    d = as_dtype(type, "finfo")
-    if not d.is_floating_point and not d.is_complex:
-        raise TypeError(f"finfo: expected a floating point dtype, got {d}")
-    if d is bfloat16:
-        return importlib.import_module("ml_dtypes").finfo(as_numpy_dtype(d, "finfo"))
-    return np.finfo(d.dtype)
+class finfo:
+    """Machine limits of a floating dtype as Python numbers (bits, eps, max, min, tiny, smallest_normal,
+    resolution, dtype), as torch.finfo."""
+
+    def __init__(self, type=None):
+        d = as_dtype(DEFAULT_FLOAT if type is None else type, "finfo")
+        if not d.is_floating_point and not d.is_complex:
+            raise TypeError(f"finfo: expected a floating point dtype, got {d}")
+        d = d.to_real()
+        info = importlib.import_module("ml_dtypes").finfo(as_numpy_dtype(d, "finfo")) if d is bfloat16 else \
+            np.finfo(d.dtype)
+        self.bits = int(info.bits)
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+        self.dtype = d.name
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, "
+                f"smallest_normal={self.smallest_normal}, tiny={self.tiny}, dtype={self.dtype})")
 
 
-def iinfo(type):
-    """Machine limits of an integer dtype (min, max, bits), as torch.iinfo."""
-    d = as_dtype(type, "iinfo")
-    if d.kind not in "iub":
-        raise TypeError(f"iinfo: expected an integer dtype, got {d}")
-    return np.iinfo(np.uint8 if d.kind == "b" else d.dtype)
+class iinfo:
+    """Machine limits of an integer dtype as Python ints (bits, max, min, dtype), as torch.iinfo."""
+
+    def __init__(self, type):
+        d = as_dtype(type, "iinfo")
+        if d.kind not in "iub":
+            raise TypeError(f"iinfo: expected an integer dtype, got {d}")
+        info = np.iinfo(np.uint8 if d.kind == "b" else d.dtype)
+        self.bits, self.max, self.min, self.dtype = int(info.bits), int(info.max), int(info.min), d.name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
 # ---------------------------------------------------------------- devices

@@ -16,7 +16,8 @@ import threading
 import numpy as np
 
 __all__ = ["no_grad", "enable_grad", "inference_mode", "is_grad_enabled", "set_grad_enabled",
-           "is_inference_mode_enabled", "Node", "backward", "grad", "gradcheck", "queue_callback"]
+           "is_inference_mode_enabled", "Node", "backward", "grad", "gradcheck", "queue_callback", "Function",
+           "FunctionCtx"]
 
 
 class _GradMode(threading.local):
@@ -295,6 +296,116 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(t._grad_tensor(g))
     return tuple(result)
+
+
+class FunctionCtx:
+    """The ctx a custom Function's forward and backward share (torch.autograd.function.FunctionCtx)."""
+
+    def __init__(self):
+        self._saved = ()
+        self.needs_input_grad = ()
+        self.materialize_grads = True
+        self.non_differentiable = set()
+
+    def save_for_backward(self, *tensors):
+        self._saved = tuple((t, t._counter[0]) if hasattr(t, "_counter") else (t, None) for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        for t, version in self._saved:
+            if version is not None and t._counter[0] != version:
+                raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: [tensor of shape {tuple(t.shape)}] is at version "
+                                   f"{t._counter[0]}; expected version {version} instead.")
+        return tuple(t for t, _ in self._saved)
+
+    def mark_non_differentiable(self, *tensors):
+        self.non_differentiable.update(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors):
+        pass
+
+    def set_materialize_grads(self, value):
+        self.materialize_grads = bool(value)
+
+
+class _Slots:
+    """The gradients of a multi-output Function, one slot per output, summed slot-wise."""
+    __slots__ = ("grads",)
+
+    def __init__(self, grads):
+        self.grads = grads
+
+    def __add__(self, other):
+        return _Slots([b if a is None else a if b is None else a + b for a, b in zip(self.grads, other.grads)])
+
+
+class Function:
+    """Custom differentiable ops, as torch.autograd.Function: subclass with static forward(ctx, *args) and
+    backward(ctx, *grad_outputs) (or forward(*args) plus setup_context(ctx, inputs, output)) and call
+    YourFunction.apply(*args). forward runs without recording; backward returns one gradient (or None) per
+    argument of forward."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        is_tensor = [hasattr(a, "_grad_edge") for a in args]
+        ctx.needs_input_grad = tuple(bool(t and a.requires_grad) for a, t in zip(args, is_tensor))
+        separate_setup = "setup_context" in cls.__dict__ or any(
+            "setup_context" in k.__dict__ for k in cls.__mro__[1:] if k is not Function)
+        with no_grad():
+            out = cls.forward(*args, **kwargs) if separate_setup else cls.forward(ctx, *args, **kwargs)
+        if separate_setup:
+            cls.setup_context(ctx, args, out)
+        if not (_mode.enabled and any(ctx.needs_input_grad)):
+            return out
+        outs = out if isinstance(out, tuple) else (out,)
+        edges = tuple(a._grad_edge() if t and a.requires_grad else None for a, t in zip(args, is_tensor))
+        n_out = len(outs)
+
+        def run_backward(grads):
+            wrapped = []
+            for o, g in zip(outs, grads):
+                if g is None and ctx.materialize_grads and hasattr(o, "_grad_tensor"):
+                    wrapped.append(o._grad_tensor(None))
+                else:
+                    wrapped.append(None if g is None else o._grad_tensor(g))
+            result = cls.backward(ctx, *wrapped)
+            result = result if isinstance(result, tuple) else (result,)
+            if len(result) < len(args):
+                raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect number of gradients "
+                                   f"(expected {len(args)}, got {len(result)})")
+            return tuple(None if r is None or not need else (r._array if hasattr(r, "_array") else r)
+                         for r, need in zip(result[:len(args)], ctx.needs_input_grad))
+        name = f"{cls.__name__}Backward"
+        differentiable = [o for o in outs if hasattr(o, "_grad_edge") and id(o) not in ctx.non_differentiable
+                          and o.dtype.kind in "fc"]
+        if n_out == 1:
+            node = Node(edges, lambda g: run_backward([g]), name)
+            for o in differentiable:
+                o._node, o.requires_grad = node, True
+            return out
+        joint = Node(edges, lambda slots: run_backward(slots.grads), name)
+        chosen = {id(o) for o in differentiable}
+        for i, o in enumerate(outs):
+            if id(o) in chosen:
+                def to_slot(g, i=i):
+                    slots = [None] * n_out
+                    slots[i] = g
+                    return (_Slots(slots),)
+                o._node, o.requires_grad = Node((joint,), to_slot, name), True
+        return out
 
 
 def gradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-7, seed=0):

@@ -114,7 +114,7 @@ def _wrap(array):
     """A Tensor over array: no checks, no graph (the fast constructor every op uses)."""
     t = _new(Tensor)
     t._array = array
-    t._version = [0]
+    t._counter = [0]
     return t
 
 
@@ -128,7 +128,7 @@ def _edge(t):
 def _fresh(t):
     """Brings a view's graph up to date after its base was changed in place (it is then a view of the new
     base, not of the old one)."""
-    if t._base is not None and t._version[0] != t._view_version:
+    if t._base is not None and t._counter[0] != t._view_version:
         t._refresh_view()
 
 
@@ -140,7 +140,7 @@ def _result(array, inputs, backward, name, saved=(), saves_output=False):
         array = np.asarray(array)
     out = _new(Tensor)
     out._array = array
-    out._version = [0]
+    out._counter = [0]
     if not _mode.enabled:
         return out
     needed = False
@@ -153,9 +153,9 @@ def _result(array, inputs, backward, name, saved=(), saves_output=False):
     if not needed:
         return out
     out.requires_grad = True
-    checks = tuple((t._version, t._version[0], t._array) for t in saved if t is not None)
+    checks = tuple((t._counter, t._counter[0], t._array) for t in saved if t is not None)
     if saves_output:
-        checks += ((out._version, 0, array),)
+        checks += ((out._counter, 0, array),)
     out._node = Node(tuple(_edge(t) for t in inputs), backward, name, checks)
     return out
 
@@ -172,13 +172,13 @@ def _view(array, src, backward, name, view_fn):
     changes through it or to its base keep the graph right."""
     out = _result(array, (src,), backward, name)
     if array is src._array or _root_buffer(array) is _root_buffer(src._array):
-        out._version = src._version
+        out._counter = src._counter
         if src._base is None:
             out._base, out._view_fn = src, view_fn
         else:
             parent_fn = src._view_fn
             out._base, out._view_fn = src._base, (lambda root: view_fn(parent_fn(root)))
-        out._view_version = src._version[0]
+        out._view_version = src._counter[0]
     return out
 
 
@@ -321,7 +321,7 @@ class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation, torch's API and semantics."""
     __array_ufunc__ = None      # numpy defers `ndarray + Tensor` to Tensor.__radd__
     __array_priority__ = 1000
-    # defaults every tensor starts with (only _array and _version are set per tensor)
+    # defaults every tensor starts with (only _array and _counter are set per tensor)
     grad = None
     requires_grad = False
     _node = None
@@ -343,7 +343,7 @@ class Tensor:
             self._array = _storage(data, dtype, "Tensor")
         if device is not None:
             self._array = _device.to_device(self._array, _device.parse_device(device, "Tensor"), "Tensor")
-        self._version = [0]
+        self._counter = [0]
         if requires_grad:
             self.requires_grad_(True)
 
@@ -360,7 +360,7 @@ class Tensor:
     def data(self, value):
         array = value._array if isinstance(value, Tensor) else _storage(value, where="Tensor.data")
         self._array = array
-        self._version[0] += 1
+        self._counter[0] += 1
 
     @property
     def shape(self):
@@ -400,12 +400,9 @@ class Tensor:
         return self._array.nbytes
 
     @property
-    def _version_value(self):
-        return self._version[0]
-
-    @property
-    def _version_counter(self):
-        return self._version
+    def _version(self):
+        """How many times this tensor's storage was changed in place (torch's tensor._version)."""
+        return self._counter[0]
 
     def size(self, dim=None):
         if dim is None:
@@ -564,7 +561,7 @@ class Tensor:
             self.grad = _wrap(g if g.flags.c_contiguous and not shared else g.copy())
         elif current._array.flags.writeable and current._node is None and current._array.shape == g.shape:
             current._array += g
-            current._version[0] += 1
+            current._counter[0] += 1
         else:
             self.grad = _wrap(current._array + g)
         if self._post_hooks and not retained:
@@ -602,7 +599,7 @@ class Tensor:
 
     def detach(self):
         out = _wrap(self._array)
-        out._version = self._version      # torch: a detached tensor shares the version counter
+        out._counter = self._counter      # torch: a detached tensor shares the version counter
         return out
 
     def detach_(self):
@@ -868,10 +865,13 @@ class Tensor:
         A, B, o = _binary(self, other, "div")
         A = _float_array(A)
         if o is None:
-            return _result(A / B, (self,), lambda g: (g / B,), "DivBackward0")
+            with np.errstate(divide="ignore", invalid="ignore"):     # x / 0 is inf (or nan), as in torch
+                out = A / B
+            return _result(out, (self,), lambda g: (g / B,), "DivBackward0")
         B = _float_array(B)
         a_need, b_need = self.requires_grad, o.requires_grad
-        out = A / B
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = A / B
         return _result(out, (self, o),
                        lambda g: (_unbroadcast(g / B, A.shape) if a_need else None,
                                   _unbroadcast(-g * out / B, B.shape) if b_need else None), "DivBackward0",
@@ -882,7 +882,8 @@ class Tensor:
         if s is None:
             return _as_tensor_arg(other, "div").__truediv__(self)
         B = _float_array(self._array)
-        out = s / B
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = s / B
         return _result(out, (self,), lambda g: (-g * out / B,), "DivBackward0", saved=(self,), saves_output=True)
 
     def div(self, other, rounding_mode=None):
@@ -901,8 +902,10 @@ class Tensor:
         A, B, o = _binary(self, other, "floor_divide")
         if A.dtype.kind in "iu" and (np.any(np.asarray(B) == 0) if o is not None else B == 0):
             raise ZeroDivisionError("floor_divide: integer division by zero")
-        return _result(A // B, (self,) if o is None else (self, o), lambda g: (None,) * (1 if o is None else 2),
-                       "FloorDivideBackward0")
+        xp = self._xp()
+        return _result(A // B, (self,) if o is None else (self, o),
+                       lambda g: (xp.zeros(A.shape, g.dtype),) + (() if o is None else (xp.zeros(B.shape, g.dtype),)),
+                       "DivBackward0")
 
     def __rfloordiv__(self, other):
         return _as_tensor_arg(other, "floor_divide").__floordiv__(self)
@@ -954,12 +957,15 @@ class Tensor:
         if A.dtype.kind in "biu" and isinstance(s, float):
             A = A.astype(np.float32)
         if s == 2:
-            return _result(A * A, (self,), lambda g: (g * 2 * A,), "PowBackward0", saved=(self,))
+            with np.errstate(over="ignore"):
+                return _result(A * A, (self,), lambda g: (g * 2 * A,), "PowBackward0", saved=(self,))
         if s == 0:    # d/da a**0 is 0 everywhere, 0 included (not 0 * a**-1 = nan there)
             return _result(A ** 0, (self,), lambda g: (self._xp().zeros_like(g),), "PowBackward0")
         if s == 1:
             return _result(A.copy(), (self,), lambda g: (g,), "PowBackward0")
-        return _result(A ** s, (self,), lambda g: (g * s * A ** (s - 1),), "PowBackward0", saved=(self,))
+        with np.errstate(all="ignore"):
+            out = A ** s
+        return _result(out, (self,), lambda g: (g * s * A ** (s - 1),), "PowBackward0", saved=(self,))
 
     pow = __pow__
 
@@ -1229,7 +1235,7 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         axis = _normalize_dim(dim, self.ndim, "argmax")
-        if self._array.size == 0:
+        if self._array.size == 0 and (axis is None or self.ndim == 0 or self._array.shape[axis] == 0):
             raise RuntimeError("argmax(): Expected reduction dim to be specified for input.numel() == 0.")
         out = self._array.argmax(axis=axis, keepdims=keepdim) if axis is not None else \
             self._array.reshape(-1).argmax().reshape((1,) * self.ndim if keepdim else ())
@@ -1237,7 +1243,7 @@ class Tensor:
 
     def argmin(self, dim=None, keepdim=False):
         axis = _normalize_dim(dim, self.ndim, "argmin")
-        if self._array.size == 0:
+        if self._array.size == 0 and (axis is None or self.ndim == 0 or self._array.shape[axis] == 0):
             raise RuntimeError("argmin(): Expected reduction dim to be specified for input.numel() == 0.")
         out = self._array.argmin(axis=axis, keepdims=keepdim) if axis is not None else \
             self._array.reshape(-1).argmin().reshape((1,) * self.ndim if keepdim else ())
@@ -1255,15 +1261,32 @@ class Tensor:
             dim, unbiased = None, dim
         axis = _normalize_dim(dim, self.ndim, "var")
         c = self._correction(unbiased, correction, "var")
-        count = _count(self.shape, axis)
-        centered = self - self.mean(dim=axis, keepdim=True)
-        squares = (centered * centered).sum(dim=axis, keepdim=keepdim)
-        return squares / (count - c) if count - c > 0 else squares * float("nan")
+        A = _float_array(self._array)
+        xp = self._xp()
+        count = _count(A.shape, axis)
+        denom = count - c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = A.mean(axis=axis, keepdims=True) if count else xp.zeros((1,) * A.ndim, A.dtype)
+            centered = A - mean
+            squares = (centered * centered).sum(axis=axis, keepdims=keepdim)
+            out = squares / denom if denom > 0 else xp.full(squares.shape, np.nan, A.dtype)
+
+        def back(g):     # torch's var backward: 2 (x - mean) / (N - correction), whatever the sign of N - correction
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (_keep(g, axis, keepdim, xp) * centered * (2.0 / denom if denom else np.inf),)
+        return _result(xp.asarray(out, A.dtype), (self,), back, "VarBackward0", saved=(self,))
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         if isinstance(dim, builtins.bool):
             dim, unbiased = None, dim
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        v = self.var(dim, unbiased, keepdim, correction=correction)
+        with np.errstate(invalid="ignore"):
+            y = v._xp().sqrt(v._array)
+
+        def back(g):      # torch's std backward: 0 where the std is 0 (not 0 / 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (v._xp().where(y == 0, 0, g / (2 * y)),)
+        return _result(y, (v,), back, "StdBackward0", saves_output=True)
 
     def var_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return var_mean_result(self.var(dim, unbiased, keepdim, correction=correction), self.mean(dim, keepdim))
@@ -1289,6 +1312,8 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim=False):
         axis = _normalize_dim(dim, self.ndim, "logsumexp")
+        if self._array.size == 0:
+            return (self.exp().sum(axis, keepdim)).log()
         m = self.amax(axis, keepdim=True).detach()
         m = where(m.isinf(), zeros_like(m), m)
         out = (self - m).exp().sum(axis, keepdim=True).log() + m
@@ -1346,7 +1371,9 @@ class Tensor:
         if dim is None:
             flat = self.reshape(-1)
             if flat.numel() == 0:
-                return _wrap(np.asarray(np.nan, a.dtype))
+                xp = self._xp()
+                return _result(xp.asarray(np.nan, a.dtype), (self,), lambda g: (xp.zeros(a.shape, g.dtype),),
+                               "MedianBackward0")
             order = flat._array.argsort(kind="stable")
             k = (flat.numel() - 1) // 2
             return flat[int(order[k])]
@@ -1363,18 +1390,19 @@ class Tensor:
         axis = _normalize_dim(dim, self.ndim, "mode")
         a = np.moveaxis(_device.host(self._array), axis, -1)
         flat = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
-        values = np.empty(flat.shape[0], a.dtype)
         indices = np.empty(flat.shape[0], np.int64)
         for r, row in enumerate(flat):
             u, counts = np.unique(row, return_counts=True)
             v = u[counts.argmax()]                     # the smallest of the most frequent values
-            values[r] = v
             indices[r] = np.nonzero(row == v)[0][-1]   # torch reports its last position
         shape = a.shape[:-1]
-        values, indices = values.reshape(shape), indices.reshape(shape)
-        if keepdim:
-            values, indices = np.expand_dims(values, axis), np.expand_dims(indices, axis)
-        return mode_result(_wrap(values), _wrap(indices))
+        indices = indices.reshape(shape)
+        idx = _wrap(_device.to_device(np.expand_dims(indices, axis) if self.ndim else indices.reshape(()),
+                                      _device.device_of(self._array)))
+        vals = self.gather(axis, idx) if self.ndim else self.clone()
+        if not keepdim and self.ndim:
+            vals, idx = vals.squeeze(axis), idx.squeeze(axis)
+        return mode_result(vals, idx)
 
     def kthvalue(self, k, dim=-1, keepdim=False):
         axis = _normalize_dim(dim, self.ndim, "kthvalue")
@@ -1651,8 +1679,9 @@ class Tensor:
             raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
         d = _normalize_dim(dim, self.ndim, "chunk")
         n = self.shape[d]
-        step = -(-n // chunks) if n else 1
-        return self.split(builtins.max(step, 1), d) if n else (self,)
+        if n == 0:                       # torch gives `chunks` empty pieces
+            return tuple(self.narrow(d, 0, 0) for _ in range(chunks))
+        return self.split(-(-n // chunks), d)
 
     def unbind(self, dim=0):
         d = _normalize_dim(dim, self.ndim, "unbind")
@@ -1689,12 +1718,16 @@ class Tensor:
         return self.diagonal(diagonal)
 
     def tril(self, diagonal=0):
+        if self.ndim < 2:
+            raise ShapeError("tril: input tensor must have at least 2 dimensions")
         xp = self._xp()
         keep = xp.tril(xp.ones(self.shape[-2:], bool), diagonal)
         return _result(xp.where(keep, self._array, xp.zeros((), self._array.dtype)), (self,),
                        lambda g: (g * keep,), "TrilBackward0")
 
     def triu(self, diagonal=0):
+        if self.ndim < 2:
+            raise ShapeError("triu: input tensor must have at least 2 dimensions")
         xp = self._xp()
         keep = xp.triu(xp.ones(self.shape[-2:], bool), diagonal)
         return _result(xp.where(keep, self._array, xp.zeros((), self._array.dtype)), (self,),
@@ -2069,6 +2102,44 @@ class Tensor:
     def addmm(self, mat1, mat2, beta=1, alpha=1):
         return self * beta + matmul(mat1, mat2) * alpha
 
+    def baddbmm(self, batch1, batch2, beta=1, alpha=1):
+        return self * beta + _as_tensor_arg(batch1, "baddbmm", "batch1").bmm(batch2) * alpha
+
+    def addbmm(self, batch1, batch2, beta=1, alpha=1):
+        return self * beta + _as_tensor_arg(batch1, "addbmm", "batch1").bmm(batch2).sum(0) * alpha
+
+    def addmv(self, mat, vec, beta=1, alpha=1):
+        return self * beta + matmul(mat, vec) * alpha
+
+    def addr(self, vec1, vec2, beta=1, alpha=1):
+        return self * beta + _as_tensor_arg(vec1, "addr", "vec1").outer(vec2) * alpha
+
+    def trace(self):
+        if self.ndim != 2:
+            raise ShapeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+        return self.diagonal().sum()
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        """The n-th forward difference along dim (prepend/append tensors joined first), as torch.diff."""
+        d = _normalize_dim(dim, self.ndim, "diff")
+        x = self
+        if prepend is not None or append is not None:
+            parts = [p if isinstance(p, Tensor) else _wrap(_storage(p, where="diff")).expand(
+                self.shape[:d] + (1,) + self.shape[d + 1:]) for p in (prepend,) if p is not None]
+            parts.append(self)
+            if append is not None:
+                parts.append(append if isinstance(append, Tensor) else _wrap(_storage(append, where="diff")).expand(
+                    self.shape[:d] + (1,) + self.shape[d + 1:]))
+            x = cat(parts, d)
+        for _ in range(n):
+            size = x.shape[d]
+            if size == 0:
+                break
+            hi = x.narrow(d, 1, size - 1)
+            lo = x.narrow(d, 0, size - 1)
+            x = hi - lo if x.dtype != _device.bool_ else hi ^ lo
+        return x
+
     def softmax(self, dim=-1, dtype=None):
         return softmax(self if dtype is None else self.type(dtype), dim)
 
@@ -2147,14 +2218,14 @@ class Tensor:
             flat = self._array.reshape(-1)
             for i in range(flat.size):
                 flat[i] = fn(flat[i].item())
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
 
     def map_(self, other, fn):
         a, b = self._array, np.broadcast_to(_array_of(other), self._array.shape)
         for i in np.ndindex(a.shape):
             a[i] = fn(a[i].item(), b[i].item())
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
 
     # --------------------------------------------------- in-place operators
@@ -2174,7 +2245,7 @@ class Tensor:
             except ValueError as exc:
                 raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the broadcast "
                                    f"shape: {exc}") from None
-            self._version[0] += 1
+            self._counter[0] += 1
             return self
         return _inplace_like(self, name, lambda proxy: outofplace(proxy, other), (other,),
                              needs_old=outofplace is Tensor.__mul__ or outofplace is Tensor.__truediv__)
@@ -2325,7 +2396,7 @@ class Tensor:
             xp = self._xp()
             xp.copyto(self._array, xp.asarray(_array_of(value)).astype(self._array.dtype), where=xp.broadcast_to(
                 mask_t._array, self._array.shape))
-            self._version[0] += 1
+            self._counter[0] += 1
             return self
         return _inplace_like(self, "masked_fill_", lambda proxy: proxy.masked_fill(mask_t, value), (value,))
 
@@ -2380,10 +2451,12 @@ class Tensor:
         def write():
             _scatter_add_into(self._array, d, I, S[lead].astype(self._array.dtype, copy=False), xp)
 
+        region = tuple(slice(None) if k == d else slice(0, s) for k, s in enumerate(I.shape))
+
         def make_backward():
             def back(g):
                 gs = xp.zeros(S.shape, g.dtype)
-                gs[lead] = xp.take_along_axis(g, I, axis=d) if g.ndim else g
+                gs[lead] = xp.take_along_axis(g[region], I, axis=d) if g.ndim else g
                 return g, gs
             return back
         return _inplace(self, "ScatterAddBackward0", write, make_backward, (src_t,))
@@ -2409,16 +2482,18 @@ class Tensor:
             elif reduce == "multiply":
                 xp.multiply.at(self._array, _scatter_index(self._array, d, I, xp), vals.astype(self._array.dtype))
             else:
-                xp.put_along_axis(self._array, I, vals.astype(self._array.dtype), axis=d)
+                xp.put_along_axis(self._array[region], I, vals.astype(self._array.dtype), axis=d)
+
+        region = tuple(slice(None) if k == d else slice(0, s) for k, s in enumerate(I.shape))
 
         def make_backward():
             def back(g):
                 gs = None
                 g_self = g.copy()
-                xp.put_along_axis(g_self, I, 0, axis=d)
+                xp.put_along_axis(g_self[region], I, 0, axis=d)
                 if src_t is not None:
                     gs = xp.zeros(src_t._array.shape, g.dtype)
-                    gs[tuple(slice(0, s) for s in I.shape)] = xp.take_along_axis(g, I, axis=d)
+                    gs[tuple(slice(0, s) for s in I.shape)] = xp.take_along_axis(g[region], I, axis=d)
                 return (g_self,) + ((gs,) if src_t is not None else ())
             return back
         return _inplace(self, "ScatterBackward0", write, make_backward, (src_t,) if src_t is not None else ())
@@ -2512,12 +2587,12 @@ class Tensor:
         flat = self._array.reshape(-1)
         self._array = (flat[:n] if n <= flat.size else self._xp().concatenate(
             [flat, self._xp().zeros(n - flat.size, flat.dtype)])).reshape(shape).copy()
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
 
     def set_(self, source):
         self._array = source._array
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
 
     def _refresh_view(self):
@@ -2525,7 +2600,7 @@ class Tensor:
         with enable_grad():
             fresh = self._view_fn(self._base)
         self._node, self.requires_grad = fresh._node, fresh.requires_grad
-        self._view_version = self._version[0]
+        self._view_version = self._counter[0]
 
 
 class _RemovableHandle:
@@ -2647,7 +2722,7 @@ def _inplace(self, name, write, make_backward, others=()):
     if not _recording(self, *others):
         _check_inplace_target(self, name)
         write()
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
     if self._node is None and self.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -2658,7 +2733,7 @@ def _inplace(self, name, write, make_backward, others=()):
     old_edge = _edge(self)
     backward = make_backward()
     write()
-    self._version[0] += 1
+    self._counter[0] += 1
     node = Node((old_edge,) + tuple(_edge(o) for o in others), backward, name)
     if root is None:
         self._node, self.requires_grad = node, True
@@ -2693,20 +2768,20 @@ def _inplace_like(self, name, outofplace, others, needs_old=False):
         with no_grad():
             r = outofplace(_wrap(self._array))
         _write_result(self, r, name)
-        self._version[0] += 1
+        self._counter[0] += 1
         return self
     holder = {}
 
     def run(copy):
         proxy = _wrap(self._array.copy() if copy else self._array)
         if not copy:
-            proxy._version = self._version
+            proxy._counter = self._counter
         proxy._node, proxy.requires_grad = self._node, self.requires_grad
         return proxy, outofplace(proxy)
 
     def make_backward():
         proxy, r = run(needs_old)
-        if not needs_old and r._node is not None and builtins.any(c is self._version for c, _, _ in r._node.saved):
+        if not needs_old and r._node is not None and builtins.any(c is self._counter for c, _, _ in r._node.saved):
             proxy, r = run(True)     # the backward reads the old value, which the write is about to replace
         holder["r"] = r
         node = r._node
@@ -2801,7 +2876,8 @@ def _scatter_add_into(target, d, I, values, xp):
 # ------------------------------------------------------- primitives
 def exp(x):
     x = _as_tensor_arg(x, "exp")
-    y = x._xp().exp(_float_array(x._array))
+    with np.errstate(over="ignore"):
+        y = x._xp().exp(_float_array(x._array))
     return _result(y, (x,), lambda g: (g * y,), "ExpBackward0", saves_output=True)
 
 
@@ -3087,13 +3163,39 @@ def matmul(a, b):
     return _result(out, (a, b), back_general, "MatmulBackward0", saved=(a, b))
 
 
+def _expand_ellipsis(eq, ndims):
+    """The equation with each '...' replaced by letters the equation does not use, one per broadcast dim."""
+    if "..." not in eq:
+        return eq
+    lhs, arrow, rhs = eq.partition("->")
+    subs = lhs.split(",")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    widest = 0
+    named = []
+    for s, n in zip(subs, ndims):
+        k = n - (len(s) - 3) if "..." in s else 0
+        widest = max(widest, k)
+        named.append(k)
+    fill = spare[:widest]
+    out = []
+    for s, k in zip(subs, named):
+        out.append(s.replace("...", "".join(fill[widest - k:])) if "..." in s else s)
+    if arrow:
+        rhs = rhs.replace("...", "".join(fill))
+    else:
+        letters = [c for c in "".join(out) if c.isalpha() and c not in fill]
+        rhs = "".join(fill) + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        arrow = "->"
+    return ",".join(out) + arrow + rhs
+
+
 def einsum(equation, *operands):
     """torch.einsum: numpy's einsum forward; each operand's gradient is the einsum of the output gradient with
     the other operands (indices only in that operand are broadcast back)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ts = [_as_tensor_arg(o, "einsum", f"operand {i}") for i, o in enumerate(operands)]
-    eq = equation.replace(" ", "")
+    eq = _expand_ellipsis(equation.replace(" ", ""), [t.ndim for t in ts])
     if "->" in eq:
         lhs, out_sub = eq.split("->")
     else:
@@ -3103,8 +3205,6 @@ def einsum(equation, *operands):
     subs = lhs.split(",")
     if len(subs) != len(ts):
         raise ValueError(f"einsum: the equation names {len(subs)} operands, got {len(ts)}")
-    if "." in eq:
-        raise NotImplementedError("einsum: ellipsis ('...') in the equation is not supported; name the dims")
     arrays = [t._array for t in ts]
     dt = arrays[0].dtype
     for arr in arrays[1:]:
@@ -3139,6 +3239,33 @@ def einsum(equation, *operands):
             grads.append(gi)
         return tuple(grads)
     return _result(out, tuple(ts), back, "EinsumBackward0", saved=tuple(ts))
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
+    """Indices where values would be inserted to keep each (last-dim) row of sorted_sequence sorted."""
+    seq = _as_tensor_arg(sorted_sequence, "searchsorted", "sorted_sequence")
+    vals = values if isinstance(values, Tensor) else _wrap(_storage(values, where="searchsorted"))
+    side = side or ("right" if right else "left")
+    S, V = _device.host(seq._array), _device.host(vals._array)
+    if sorter is not None:
+        S = np.take_along_axis(S, _device.host(_array_of(sorter)), -1)
+    if S.ndim == 1:
+        out = np.searchsorted(S, V, side=side)
+    else:
+        if S.shape[:-1] != V.shape[:-1]:
+            raise ShapeError(f"searchsorted: boundaries and input value tensors should have the same leading "
+                             f"dims, got {S.shape} and {V.shape}")
+        rows_s, rows_v = S.reshape(-1, S.shape[-1]), V.reshape(-1, V.shape[-1])
+        out = np.stack([np.searchsorted(a, b, side=side) for a, b in zip(rows_s, rows_v)]).reshape(V.shape)
+    return _wrap(np.asarray(out, np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """Which bucket of the sorted 1-D boundaries each input value falls in (torch.bucketize)."""
+    b = _as_tensor_arg(boundaries, "bucketize", "boundaries")
+    if b.ndim != 1:
+        raise ShapeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    return searchsorted(b, input, out_int32=out_int32, right=right)
 
 
 # ------------------------------------------------------------ topk, sort
@@ -3647,6 +3774,6 @@ METHOD_FUNCTIONS = (
     "bitwise_xor", "isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "eq", "ne", "lt", "le", "gt",
     "ge", "greater", "greater_equal", "less", "less_equal", "not_equal", "dist", "cross", "bincount", "unique",
     "histc", "fmax", "fmin", "numel", "clone", "detach", "conj", "unfold", "ravel", "is_floating_point",
-    "is_complex", "is_nonzero",
+    "is_complex", "is_nonzero", "baddbmm", "addbmm", "addmv", "addr", "trace", "diff",
 )
 FUNCTIONS = {name: _method_function(name) for name in METHOD_FUNCTIONS}

@@ -740,12 +740,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             rm *= 1 - momentum
             rm += momentum * mean.astype(rm.dtype)
             if isinstance(running_mean, Tensor):
-                running_mean._version[0] += 1
+                running_mean._counter[0] += 1
         if rv is not None:
             rv *= 1 - momentum
             rv += momentum * (var * count / (count - 1)).astype(rv.dtype)
             if isinstance(running_var, Tensor):
-                running_var._version[0] += 1
+                running_var._counter[0] += 1
     else:
         if rm is None or rv is None:
             raise RuntimeError("batch_norm: running_mean and running_var are required when training=False")
@@ -928,7 +928,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         norms = np.linalg.norm(W[rows], ord=norm_type, axis=1)
         scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(W.dtype)
         W[rows] *= scale[:, None]
-        weight._version[0] += 1
+        weight._counter[0] += 1
     if sparse:
         raise NotImplementedError("embedding: sparse=True gradients are not supported; use sparse=False")
     native = hasattr(ops, "embedding") and isinstance(W, np.ndarray) and W.dtype in (np.float32, np.float64)

@@ -22,7 +22,7 @@ def _rng(generator_arg):
 
 def _fill(t, values):
     t._array[...] = values.astype(t._array.dtype, copy=False) if hasattr(values, "astype") else values
-    t._version[0] += 1
+    t._counter[0] += 1
     return t
 
 
@@ -88,7 +88,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 def constant_(tensor, val):
     tensor._array[...] = val
-    tensor._version[0] += 1
+    tensor._counter[0] += 1
     return tensor
 
 

@@ -29,7 +29,7 @@ class Parameter(Tensor):
         array = data._array if isinstance(data, Tensor) else _storage(data, where="Parameter")
         super().__init__(array, _trusted=True)
         if isinstance(data, Tensor):
-            self._version = data._version
+            self._counter = data._counter
         if requires_grad:
             self.requires_grad_(True)
 
@@ -384,13 +384,13 @@ class Module:
                 dst = own[k]
                 if assign:
                     dst._array = t._array.astype(dst._array.dtype, copy=False)
-                    dst._version[0] += 1
+                    dst._counter[0] += 1
                 else:
                     src = t._array
                     if _device.is_cupy(dst._array) != _device.is_cupy(src):
                         src = _device.to_device(src, _device.device_of(dst._array), f"{name}.load_state_dict")
                     dst._array[...] = src.astype(dst._array.dtype, copy=False)
-                    dst._version[0] += 1
+                    dst._counter[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------- modes
@@ -436,7 +436,7 @@ class Module:
                         continue
                     done[id(t)] = t
                     t._array = fn(t._array)
-                    t._version[0] += 1
+                    t._counter[0] += 1
                     if t.grad is not None:
                         t.grad = _wrap(fn(t.grad._array))
         return self

@@ -133,7 +133,7 @@ class Optimizer:
                     data[...] = proxy._array
                 else:
                     self._update(p, grad, group, state)
-                p._version[0] += 1
+                p._counter[0] += 1
         return loss
 
     def _update(self, p, grad, group, state):

@@ -50,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if coef < 1.0:
         for g in grads:
             g._array *= np.asarray(coef, g._array.dtype)
-            g._version[0] += 1
+            g._counter[0] += 1
     return total
 
 
@@ -60,4 +60,4 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     for g in _grads(parameters):
         np.clip(g._array, -clip_value, clip_value, out=g._array) if isinstance(g._array, np.ndarray) else \
             g._array.clip(-clip_value, clip_value, out=g._array)
-        g._version[0] += 1
+        g._counter[0] += 1

@@ -21,5 +21,5 @@ def vector_to_parameters(vec, parameters):
         for p in parameters:
             n = p.numel()
             p._array[...] = vec._array[offset:offset + n].reshape(p._array.shape)
-            p._version[0] += 1
+            p._counter[0] += 1
             offset += n
