@@ -65,10 +65,10 @@ class LRScheduler:
 _LRScheduler = LRScheduler
 
 
-def _per_group(value, n, what):
+def _per_group(value, n, what, where):
     if isinstance(value, (list, tuple)):
         if len(value) != n:
-            raise ValueError(f"Expected {n} {what}s, but got {len(value)}")
+            raise ValueError(f"{where}: Expected {n} {what}s (one per parameter group), but got {len(value)}")
         return list(value)
     return [value] * n
 
@@ -77,7 +77,7 @@ class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch) (one function, or one per parameter group)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.lr_lambdas = _per_group(lr_lambda, len(optimizer.param_groups), "lr_lambda")
+        self.lr_lambdas = _per_group(lr_lambda, len(optimizer.param_groups), "lr_lambda", type(self).__name__)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -88,7 +88,7 @@ class MultiplicativeLR(LRScheduler):
     """lr = previous lr * lr_lambda(epoch) after the first epoch."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.lr_lambdas = _per_group(lr_lambda, len(optimizer.param_groups), "lr_lambda")
+        self.lr_lambdas = _per_group(lr_lambda, len(optimizer.param_groups), "lr_lambda", type(self).__name__)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -127,7 +127,7 @@ class ConstantLR(LRScheduler):
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         if not 0 <= factor <= 1:
-            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+            raise ValueError("ConstantLR: Constant multiplicative factor expected to be between 0 and 1.")
         self.factor, self.total_iters = factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -141,9 +141,10 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if not 0 < start_factor <= 1:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+            raise ValueError("LinearLR: Starting multiplicative factor (start_factor) expected to be greater than 0 "
+                             "and less or equal to 1.")
         if not 0 <= end_factor <= 1:
-            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+            raise ValueError("LinearLR: Ending multiplicative factor (end_factor) expected to be between 0 and 1.")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -195,9 +196,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
         if T_0 <= 0 or not isinstance(T_0, int):
-            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+            raise ValueError(f"CosineAnnealingWarmRestarts: Expected positive integer T_0, but got {T_0}")
         if T_mult < 1 or not isinstance(T_mult, int):
-            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+            raise ValueError(f"CosineAnnealingWarmRestarts: Expected integer T_mult >= 1, but got {T_mult}")
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -224,16 +225,18 @@ class OneCycleLR(LRScheduler):
                  final_div_factor=1e4, three_phase=False, last_epoch=-1):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+                raise ValueError("OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch)")
             if epochs <= 0 or steps_per_epoch <= 0:
-                raise ValueError(f"Expected positive epochs and steps_per_epoch, got {epochs} and {steps_per_epoch}")
+                raise ValueError(f"OneCycleLR: Expected positive epochs and steps_per_epoch, got {epochs} and "
+                                 f"{steps_per_epoch}")
             total_steps = epochs * steps_per_epoch
         if total_steps <= 0:
-            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+            raise ValueError(f"OneCycleLR: Expected positive integer total_steps, but got {total_steps}")
         if not 0 <= pct_start <= 1:
-            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+            raise ValueError(f"OneCycleLR: Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+            raise ValueError(f"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got "
+                             f"{anneal_strategy}")
         self.total_steps = total_steps
         self._anneal = self._cos if anneal_strategy == "cos" else self._linear
         if three_phase:
@@ -246,7 +249,7 @@ class OneCycleLR(LRScheduler):
                 (float(pct_start * total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
         n = len(optimizer.param_groups)
-        max_lrs = _per_group(max_lr, n, "max_lr")
+        max_lrs = _per_group(max_lr, n, "max_lr", "OneCycleLR")
         if last_epoch == -1:
             for lr, g in zip(max_lrs, optimizer.param_groups):
                 g["initial_lr"] = lr / div_factor
@@ -255,10 +258,12 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+                raise ValueError("OneCycleLR: optimizer must support momentum or beta1 with `cycle_momentum` option "
+                                 "enabled")
             self.use_beta1 = "betas" in optimizer.defaults
-            for m_max, m_base, g in zip(_per_group(max_momentum, n, "max_momentum"),
-                                        _per_group(base_momentum, n, "base_momentum"), optimizer.param_groups):
+            for m_max, m_base, g in zip(_per_group(max_momentum, n, "max_momentum", "OneCycleLR"),
+                                        _per_group(base_momentum, n, "base_momentum", "OneCycleLR"),
+                                        optimizer.param_groups):
                 if last_epoch == -1:
                     self._set_momentum(g, m_max)
                     g["max_momentum"], g["base_momentum"] = m_max, m_base
@@ -302,13 +307,13 @@ class SequentialLR(LRScheduler):
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         if len(schedulers) < 1:
-            raise ValueError("SequentialLR expects at least one scheduler")
+            raise ValueError("SequentialLR: expects at least one scheduler")
         for i, s in enumerate(schedulers):
             if getattr(s, "optimizer", None) is not optimizer:
                 raise ValueError(f"SequentialLR expects all schedulers to belong to the same optimizer, but got "
                                  f"scheduler at index {i} to be different than the optimizer passed in.")
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"Sequential Schedulers expects number of schedulers provided to be one more than the "
+            raise ValueError(f"SequentialLR: expects number of schedulers provided to be one more than the "
                              f"number of milestone points, but got number of schedulers {len(schedulers)} and the "
                              f"number of milestones to be equal to {len(milestones)}")
         self._schedulers, self._milestones = list(schedulers), list(milestones)
@@ -353,6 +358,8 @@ class ChainedScheduler(LRScheduler):
 
     def __init__(self, schedulers, optimizer=None):
         self._schedulers = list(schedulers)
+        if not self._schedulers:
+            raise ValueError("ChainedScheduler: expects at least one scheduler in 'schedulers'")
         self.optimizer = optimizer or self._schedulers[0].optimizer
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
@@ -368,15 +375,15 @@ class ReduceLROnPlateau:
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):
         if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+            raise ValueError("ReduceLROnPlateau: Factor should be < 1.0.")
         if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode} is unknown!")
+            raise ValueError(f"ReduceLROnPlateau: mode {mode} is unknown!")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
+            raise ValueError(f"ReduceLROnPlateau: threshold mode {threshold_mode} is unknown!")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"ReduceLROnPlateau: {type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
-        self.min_lrs = _per_group(min_lr, len(optimizer.param_groups), "min_lr")
+        self.min_lrs = _per_group(min_lr, len(optimizer.param_groups), "min_lr", "ReduceLROnPlateau")
         self.factor, self.patience, self.cooldown, self.eps = factor, patience, cooldown, eps
         self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
         self.best = math.inf if mode == "min" else -math.inf

@@ -88,7 +88,8 @@ class Optimizer:
                 if isinstance(v, Tensor) and v.numel() == 1:
                     v = group[key] = float(v.item())
                 if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v < 0:
-                    raise ValueError(f"{name}: Invalid {key} value: {v!r} (a non-negative number is required)")
+                    raise ValueError(f"{name}: Invalid {key} value: argument '{key}' is {v!r} (a non-negative number is "
+                                     f"required)")
 
     def zero_grad(self, set_to_none=True):
         for g in self.param_groups:
