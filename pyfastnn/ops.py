@@ -17,13 +17,14 @@ from ._random import manual_seed  # re-exported: ops.manual_seed predates the Te
 
 __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
-           "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
+           "gelu_backward", "sigmoid_backward", "tanh_backward", "gelu_tanh", "gelu_tanh_backward", "silu",
+           "silu_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward"]
 
-_ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
-_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
+_ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
+_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
 
 
 def _is_cupy(x) -> bool:
@@ -71,7 +72,7 @@ def _scalar(op: str, name: str, value, kind=float):
 def _check_activation(op: str, activation):
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', "
-                         f"got {activation!r}")
+                         f"'gelu_tanh', 'silu', got {activation!r}")
 
 
 def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
@@ -79,7 +80,7 @@ def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
 
     a: (M, K) or (B, M, K) — (K, M) / (B, K, M) with ``trans_a``;
     b: (K, N) or (B, K, N) — (N, K) / (B, N, K) with ``trans_b``;
-    bias: (N,) or None; activation: None, 'relu', 'gelu', 'sigmoid', 'tanh'.
+    bias: (N,) or None; activation: None, 'relu', 'gelu', 'sigmoid', 'tanh', 'gelu_tanh', 'silu'.
     float32 or float64; any strides (transposed and sliced views are read in place).
     """
     a = _as_array("matmul", "a", a)
@@ -253,6 +254,26 @@ def tanh(x):
     return _core.activation(x, "tanh")
 
 
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch's ``GELU(approximate='tanh')`` (GPT-2's)."""
+    x = _as_array("gelu_tanh", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu_tanh(x)
+    return _core.activation(x, "gelu_tanh")
+
+
+def silu(x):
+    """x * sigmoid(x) elementwise (SiLU / swish)."""
+    x = _as_array("silu", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.silu(x)
+    return _core.activation(x, "silu")
+
+
 def relu_backward(grad_y, x):
     """grad_y * (x > 0)."""
     a = {k: _as_array("relu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
@@ -271,6 +292,26 @@ def gelu_backward(grad_y, x):
 
         return _cuda_nn.gelu_backward(**a)
     return _core.activation_backward(a["grad_y"], a["x"], "gelu")
+
+
+def gelu_tanh_backward(grad_y, x):
+    """grad_y * gelu_tanh'(x), from the forward input x."""
+    a = {k: _as_array("gelu_tanh_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("gelu_tanh_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu_tanh_backward(**a)
+    return _core.activation_backward(a["grad_y"], a["x"], "gelu_tanh")
+
+
+def silu_backward(grad_y, x):
+    """grad_y * s * (1 + x * (1 - s)) with s = sigmoid(x), from the forward input x."""
+    a = {k: _as_array("silu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("silu_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.silu_backward(**a)
+    return _core.activation_backward(a["grad_y"], a["x"], "silu")
 
 
 def sigmoid_backward(grad_y, y):

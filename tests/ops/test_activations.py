@@ -17,6 +17,8 @@ ACTS = {
     "gelu": (F.gelu, ops.gelu, ops.gelu_backward, "x"),
     "sigmoid": (torch.sigmoid, ops.sigmoid, ops.sigmoid_backward, "y"),
     "tanh": (torch.tanh, ops.tanh, ops.tanh_backward, "y"),
+    "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"), ops.gelu_tanh, ops.gelu_tanh_backward, "x"),
+    "silu": (F.silu, ops.silu, ops.silu_backward, "x"),
 }
 SHAPES = [(0,), (1,), (17,), (3, 31), (2, 5, 129)]
 
@@ -55,6 +57,49 @@ def test_forward_and_gradient(isa, name, shape, dtype):
     else:
         ref = tx.grad.numpy() if tx.grad is not None else np.zeros(shape)
     assert rel_error(gx, ref) < (1e-5 if dtype == np.float32 else 1e-11)
+
+
+@pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_family_tails_and_specials(isa, name, dtype):
+    # Far into both tails the values and gradients stay accurate (no 1 + tanh
+    # cancellation) and finite; torch's formulas agree wherever they are finite.
+    tf, fwd, bwd, _ = ACTS[name]
+    x = np.concatenate([np.linspace(-40, 40, 801), [-1e5, 1e5, -1e30, 1e30, 0.0, -0.0]]).astype(dtype)
+    tx = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    ty = tf(tx)
+    ty.backward(torch.ones_like(ty))
+    y, gx = fwd(x), bwd(np.ones_like(x), x)
+    assert np.isfinite(y).all() and np.isfinite(gx).all()
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=2e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=2e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert np.isnan(fwd(np.array([np.nan], dtype))).all() and np.isnan(bwd(np.ones(1, dtype), np.array([np.nan], dtype))).all()
+
+
+@pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
+def test_sigmoid_family_threads_and_strides(isa, name):
+    import pyfastnn
+
+    _, fwd, bwd, _ = ACTS[name]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((301, 1003)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    before = pyfastnn.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3, 4):
+            pyfastnn.set_num_threads(n)
+            outs.append((fwd(x), bwd(g, x)))
+    finally:
+        pyfastnn.set_num_threads(before)
+    for y, gx in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0][0])
+        np.testing.assert_array_equal(gx, outs[0][1])
+    view = x[::3, 1::2]                                   # non-contiguous input
+    np.testing.assert_array_equal(fwd(view), fwd(np.ascontiguousarray(view)))
+    np.testing.assert_array_equal(bwd(g[::3, 1::2], view), bwd(np.ascontiguousarray(g[::3, 1::2]), np.ascontiguousarray(view)))
 
 
 def test_strided_input():
@@ -109,6 +154,14 @@ BAD = [
      ["tanh_backward", "'y'", "(3,)"]),
     (lambda: ops.sigmoid_backward(np.ones(3, np.float32), np.ones(3, np.float64)), TypeError,
      ["sigmoid_backward", "'y'", "float32"]),
+    (lambda: ops.gelu_tanh(np.ones(3, np.int64)), TypeError, ["gelu_tanh", "'x'", "int64"]),
+    (lambda: ops.silu(np.ones(3, np.float16)), TypeError, ["silu", "'x'", "float16"]),
+    (lambda: ops.gelu_tanh_backward(np.ones(3, np.float32), np.ones(4, np.float32)), ValueError,
+     ["gelu_tanh_backward", "'x'", "(3,)"]),
+    (lambda: ops.silu_backward(np.ones(3, np.float32), np.ones(3, np.float64)), TypeError,
+     ["silu_backward", "'x'", "float32"]),
+    (lambda: ops.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), activation="swish"), ValueError,
+     ["matmul", "'activation'", "gelu_tanh", "silu"]),
     (lambda: ops.dropout(np.ones(3, np.float32), 1.5, seed=1), ValueError, ["dropout", "'p'"]),
     (lambda: ops.dropout_backward(np.ones(3, np.float32), np.ones(3, np.float32)), TypeError,
      ["dropout_backward", "'mask'"]),

@@ -53,6 +53,8 @@ inline Vec<float> activation_grad(Vec<float> g, Vec<float> s, Activation act) {
     // (1 - y)(1 + y) rather than 1 - y^2: near |y| = 1 the first factor is
     // exact, where 1 - y*y would cancel the rounding of y*y.
     case Activation::tanh: return g * (one - s) * (one + s);
+    case Activation::gelu_tanh: return g * vgelu_tanh_grad(s);
+    case Activation::silu: return g * vsilu_grad(s);
     case Activation::none: break;
   }
   return g;
@@ -64,6 +66,8 @@ inline double activation_grad_scalar(double g, double s, Activation act) {
     case Activation::gelu: return g * gelu_grad_scalar(s);
     case Activation::sigmoid: return g * s * (1.0 - s);
     case Activation::tanh: return g * (1.0 - s) * (1.0 + s);
+    case Activation::gelu_tanh: return g * gelu_tanh_grad_scalar(s);
+    case Activation::silu: return g * silu_grad_scalar(s);
     case Activation::none: break;
   }
   return g;
