@@ -21,7 +21,8 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "silu_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
-           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward"]
+           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
+           "embedding", "embedding_backward", "index_select", "gather", "scatter_add"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
@@ -711,3 +712,49 @@ def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, 
     a = _cpu_only(op, grad_out=arrays["grad_out"], out=arrays["out"], lse=arrays["lse"])
     q, k, v, mask, scale = _attention_args(op, arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
     return _core.attention_backward(a["grad_out"], q, k, v, a["out"], a["lse"], bool(causal), mask, scale)
+
+
+# ------------------------------------------------------------------ indexing
+def embedding(weight, indices, padding_idx=None):
+    """Rows of ``weight`` (V, D) at ``indices`` (integer array, any shape; int64 is
+    used as is, other integer widths are converted): ``indices.shape + (D,)``, like
+    ``torch.nn.functional.embedding``. An index outside [0, V) is an IndexError
+    naming it. ``padding_idx`` only matters to ``embedding_backward``."""
+    a = _cpu_only("embedding", weight=weight, indices=indices)
+    return _core.embedding(a["weight"], a["indices"], padding_idx)
+
+
+def embedding_backward(grad_y, indices, num_weights, padding_idx=None):
+    """Gradient of ``embedding`` with respect to the weight: a dense (num_weights, D)
+    array where row v sums the rows of ``grad_y`` (``indices.shape + (D,)``) whose
+    index is v, in the order they appear (bit-identical for any thread count);
+    the ``padding_idx`` row gets no gradient. Cost grows with the number of
+    indices, not with num_weights (the zeroed rows are never written)."""
+    a = _cpu_only("embedding_backward", grad_y=grad_y, indices=indices)
+    return _core.embedding_backward(a["grad_y"], a["indices"], num_weights, padding_idx)
+
+
+def index_select(x, dim, index):
+    """The slices of x at a 0-D or 1-D integer ``index`` along ``dim``, like
+    ``torch.index_select``. float32, float64 or int64."""
+    a = _cpu_only("index_select", x=x, index=index)
+    return _core.index_select(a["x"], dim, a["index"])
+
+
+def gather(x, dim, index):
+    """``torch.gather``: ``out[p] = x[p with p[dim] = index[p]]``; index (integer)
+    has x's number of dims and is no larger than x outside ``dim``; out has the
+    index's shape. float32, float64 or int64."""
+    a = _cpu_only("gather", x=x, index=index)
+    return _core.gather(a["x"], dim, a["index"])
+
+
+def scatter_add(x, dim, index, src):
+    """``torch.scatter_add`` out of place: a copy of x with ``out[p with p[dim] =
+    index[p]] += src[p]`` for p over the index's shape. x may be a shape tuple
+    instead (the result starts from zeros of src's dtype: the gradient of
+    ``gather``). Each element takes its additions in index order on one thread,
+    so the result is bit-identical for any thread count."""
+    shape = x if isinstance(x, (tuple, list)) else None
+    a = _cpu_only("scatter_add", index=index, src=src, **({} if shape is not None else {"x": x}))
+    return _core.scatter_add(shape if shape is not None else a["x"], dim, a["index"], a["src"])

@@ -5,6 +5,7 @@
 #include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
+#include "ops/index_ops.h"
 #include "ops/lstm.h"
 #include "ops/matmul.h"
 #include "ops/optim_step.h"
@@ -58,6 +59,16 @@ void bind_ops(py::module_& m) {
         py::arg("padding") = 0, "Average pooling, padding counted in the divisor (PyTorch's default)");
   m.def("avg_pool2d_backward", &ops::avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0);
+  m.def("embedding", &ops::embedding, py::arg("weight"), py::arg("indices"), py::arg("padding_idx") = py::none(),
+        "Rows of weight (V, D) at indices (any shape, int64): indices.shape + (D,)");
+  m.def("embedding_backward", &ops::embedding_backward, py::arg("grad_y"), py::arg("indices"),
+        py::arg("num_weights"), py::arg("padding_idx") = py::none(),
+        "Dense gradient of embedding (num_weights, D): a deterministic scatter-add of grad_y's rows");
+  m.def("index_select", &ops::index_select, py::arg("x"), py::arg("dim"), py::arg("index"),
+        "x's slices at a 1-D int64 index along dim, like torch.index_select");
+  m.def("gather", &ops::gather, py::arg("x"), py::arg("dim"), py::arg("index"), "torch.gather(x, dim, index)");
+  m.def("scatter_add", &ops::scatter_add, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("src"),
+        "torch.scatter_add on a copy of x (or on zeros of shape x, a tuple); deterministic");
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,

@@ -61,20 +61,6 @@ std::vector<py::ssize_t> out_shape(const std::vector<std::int64_t>& in, const cp
   return s;
 }
 
-std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, const py::object& obj) {
-  std::vector<std::int64_t> shape;
-  if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)))
-    raise_type_error(op, std::string("argument '") + name + "' must be a tuple of ints, got " +
-                             py::str(py::repr(obj)).cast<std::string>());
-  for (const py::handle& h : obj) {
-    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h) || h.cast<std::int64_t>() < 0)
-      raise_type_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
-                               py::str(py::repr(obj)).cast<std::string>());
-    shape.push_back(h.cast<std::int64_t>());
-  }
-  return shape;
-}
-
 py::array require_grad(const std::string& op, const py::object& obj, DType* dt) {
   py::array gy = require_array(op, "grad_y", obj);
   *dt = require_float(op, "grad_y", gy);
