@@ -22,7 +22,8 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
-           "embedding", "embedding_backward", "index_select", "gather", "scatter_add"]
+           "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
+           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
@@ -758,3 +759,34 @@ def scatter_add(x, dim, index, src):
     shape = x if isinstance(x, (tuple, list)) else None
     a = _cpu_only("scatter_add", index=index, src=src, **({} if shape is not None else {"x": x}))
     return _core.scatter_add(shape if shape is not None else a["x"], dim, a["index"], a["src"])
+
+
+# ------------------------------------------------------------ adaptive pools
+def adaptive_avg_pool2d(x, output_size):
+    """``torch.nn.functional.adaptive_avg_pool2d``: x (N, C, H, W) or (C, H, W);
+    output_size an int or a pair (None keeps that input size); output row i
+    averages input rows [floor(i*H/OH), ceil((i+1)*H/OH)), columns alike.
+    ``output_size=1`` (global average pooling) is one vectorised sum per plane."""
+    x = _cpu_only("adaptive_avg_pool2d", x=x)["x"]
+    return _core.adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x_shape):
+    """Gradient of ``adaptive_avg_pool2d`` with respect to x (overlapping bins add up)."""
+    grad_y = _cpu_only("adaptive_avg_pool2d_backward", grad_y=grad_y)["grad_y"]
+    return _core.adaptive_avg_pool2d_backward(grad_y, tuple(x_shape) if isinstance(x_shape, list) else x_shape)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """``torch.nn.functional.adaptive_max_pool2d(..., return_indices=True)`` -> ``(y, indices)``,
+    indices int64 flat positions ``iy * W + ix`` in each input plane (a NaN takes
+    its bin, the last one if several, as torch)."""
+    x = _cpu_only("adaptive_max_pool2d", x=x)["x"]
+    return _core.adaptive_max_pool2d(x, output_size)
+
+
+def adaptive_max_pool2d_backward(grad_y, indices, x_shape):
+    """Gradient of ``adaptive_max_pool2d`` with respect to x."""
+    a = _cpu_only("adaptive_max_pool2d_backward", grad_y=grad_y, indices=indices)
+    return _core.adaptive_max_pool2d_backward(a["grad_y"], a["indices"],
+                                              tuple(x_shape) if isinstance(x_shape, list) else x_shape)

@@ -69,6 +69,13 @@ void bind_ops(py::module_& m) {
   m.def("gather", &ops::gather, py::arg("x"), py::arg("dim"), py::arg("index"), "torch.gather(x, dim, index)");
   m.def("scatter_add", &ops::scatter_add, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("src"),
         "torch.scatter_add on a copy of x (or on zeros of shape x, a tuple); deterministic");
+  m.def("adaptive_avg_pool2d", &ops::adaptive_avg_pool2d, py::arg("x"), py::arg("output_size"),
+        "Adaptive average pooling to output_size with torch's bins; (1, 1) is a mean per plane");
+  m.def("adaptive_avg_pool2d_backward", &ops::adaptive_avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"));
+  m.def("adaptive_max_pool2d", &ops::adaptive_max_pool2d, py::arg("x"), py::arg("output_size"),
+        "Adaptive max pooling: (y, indices), indices flat in each input plane (int64)");
+  m.def("adaptive_max_pool2d_backward", &ops::adaptive_max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),
+        py::arg("x_shape"));
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,

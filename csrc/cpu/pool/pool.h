@@ -37,5 +37,17 @@ bool max_pool2d_backward(const PoolGeometry& g, const T* gy, const std::int64_t*
 template <class T>
 void avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads);
 
+// Adaptive pooling to g.OH x g.OW with torch's bins: output row i covers input
+// rows [floor(i*H/OH), ceil((i+1)*H/OH)), the same for columns (bins may
+// overlap); K*, S*, P* are unused. Max follows torch's rule (a strictly larger
+// value or any NaN takes the bin: the last NaN wins); its backward pass is
+// max_pool2d_backward. A 1x1 output is one vectorised sum per plane.
+template <class T>
+void adaptive_avg_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int nthreads);
+template <class T>
+void adaptive_max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, std::int64_t* idx, int nthreads);
+template <class T>
+void adaptive_avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads);
+
 }  // namespace cpu
 }  // namespace pyfastnn
