@@ -23,7 +23,8 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
            "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
-           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward"]
+           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "group_norm",
+           "group_norm_backward"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
@@ -790,3 +791,21 @@ def adaptive_max_pool2d_backward(grad_y, indices, x_shape):
     a = _cpu_only("adaptive_max_pool2d_backward", grad_y=grad_y, indices=indices)
     return _core.adaptive_max_pool2d_backward(a["grad_y"], a["indices"],
                                               tuple(x_shape) if isinstance(x_shape, list) else x_shape)
+
+
+# ---------------------------------------------------------------- group norm
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization of x (N, C, *) over groups of C/num_groups channels and
+    all spatial positions, then ``* weight[c] + bias[c]`` (each (C,) or None).
+    Returns ``(y, mean, rstd)`` like ``torch.native_group_norm``; mean and rstd
+    are (N, num_groups) and feed ``group_norm_backward``. Statistics are
+    bit-identical for any thread count."""
+    a = _cpu_only("group_norm", x=x, weight=weight, bias=bias)
+    return _core.group_norm(a["x"], num_groups, a["weight"], a["bias"], _scalar("group_norm", "eps", eps))
+
+
+def group_norm_backward(grad_y, x, mean, rstd, num_groups, weight=None):
+    """Gradients of ``group_norm``: ``(grad_x, grad_weight, grad_bias)`` (the last
+    two are what a weight and a bias would receive, each (C,))."""
+    a = _cpu_only("group_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
+    return _core.group_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], num_groups, a["weight"])

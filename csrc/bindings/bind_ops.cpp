@@ -5,6 +5,7 @@
 #include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
+#include "ops/group_norm.h"
 #include "ops/index_ops.h"
 #include "ops/lstm.h"
 #include "ops/matmul.h"
@@ -76,6 +77,12 @@ void bind_ops(py::module_& m) {
         "Adaptive max pooling: (y, indices), indices flat in each input plane (int64)");
   m.def("adaptive_max_pool2d_backward", &ops::adaptive_max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),
         py::arg("x_shape"));
+  m.def("group_norm", &ops::group_norm, py::arg("x"), py::arg("num_groups"), py::arg("weight") = py::none(),
+        py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
+        "Group normalization of an (N, C, *) array like torch.native_group_norm: (y, mean, rstd)");
+  m.def("group_norm_backward", &ops::group_norm_backward, py::arg("grad_y"), py::arg("x"), py::arg("mean"),
+        py::arg("rstd"), py::arg("num_groups"), py::arg("weight") = py::none(),
+        "Gradients of group_norm: (grad_x, grad_weight, grad_bias)");
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,
