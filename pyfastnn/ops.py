@@ -24,7 +24,7 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
            "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "group_norm",
-           "group_norm_backward"]
+           "group_norm_backward", "cumsum"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
@@ -809,3 +809,13 @@ def group_norm_backward(grad_y, x, mean, rstd, num_groups, weight=None):
     two are what a weight and a bias would receive, each (C,))."""
     a = _cpu_only("group_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
     return _core.group_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], num_groups, a["weight"])
+
+
+# -------------------------------------------------------------------- cumsum
+def cumsum(x, dim, *, reverse=False):
+    """``torch.cumsum(x, dim)``: float32/float64 keep their dtype (accumulated in
+    double, as torch does on the CPU); integer and bool inputs give int64.
+    ``reverse=True`` sums from the end (``y[i] = x[i] + ... + x[-1]``): the
+    gradient of cumsum is ``cumsum(grad_y, dim, reverse=True)``."""
+    x = _cpu_only("cumsum", x=x)["x"]
+    return _core.cumsum(x, dim, bool(reverse))

@@ -5,6 +5,7 @@
 #include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
+#include "ops/cumsum.h"
 #include "ops/group_norm.h"
 #include "ops/index_ops.h"
 #include "ops/lstm.h"
@@ -83,6 +84,8 @@ void bind_ops(py::module_& m) {
   m.def("group_norm_backward", &ops::group_norm_backward, py::arg("grad_y"), py::arg("x"), py::arg("mean"),
         py::arg("rstd"), py::arg("num_groups"), py::arg("weight") = py::none(),
         "Gradients of group_norm: (grad_x, grad_weight, grad_bias)");
+  m.def("cumsum", &ops::cumsum, py::arg("x"), py::arg("dim"), py::arg("reverse") = false,
+        "Cumulative sum along dim like torch.cumsum (reverse: from the end); floats accumulate in double");
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,
