@@ -24,7 +24,7 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
            "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "group_norm",
-           "group_norm_backward", "cumsum"]
+           "group_norm_backward", "cumsum", "topk", "sort", "TopK", "Sort"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
@@ -819,3 +819,36 @@ def cumsum(x, dim, *, reverse=False):
     gradient of cumsum is ``cumsum(grad_y, dim, reverse=True)``."""
     x = _cpu_only("cumsum", x=x)["x"]
     return _core.cumsum(x, dim, bool(reverse))
+
+
+# ---------------------------------------------------------------- topk, sort
+class TopK(NamedTuple):
+    """What ``topk`` returns (torch.return_types.topk's fields)."""
+    values: np.ndarray
+    indices: np.ndarray
+
+
+class Sort(NamedTuple):
+    """What ``sort`` returns (torch.return_types.sort's fields)."""
+    values: np.ndarray
+    indices: np.ndarray
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """The k largest (``largest=False``: smallest) entries along ``dim`` and their
+    int64 indices, like ``torch.topk``, always best first (``sorted`` is
+    accepted; an unsorted result is a sorted one). Ties go to the lower index
+    and NaN ranks above every number, so the answer does not depend on the
+    thread count. float32, float64 or int64; ``0 <= k <= x.shape[dim]``."""
+    x = _cpu_only("topk", x=x)["x"]
+    values, indices = _core.topk(x, k, dim, bool(largest))
+    return TopK(values, indices)
+
+
+def sort(x, dim=-1, descending=False, stable=True):
+    """``torch.sort``: the entries along ``dim`` in order and their int64
+    indices; always stable (equal values keep their order; ``stable`` is
+    accepted), NaN after every number (first when descending)."""
+    x = _cpu_only("sort", x=x)["x"]
+    values, indices = _core.sort(x, dim, bool(descending))
+    return Sort(values, indices)

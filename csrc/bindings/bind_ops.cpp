@@ -13,6 +13,7 @@
 #include "ops/optim_step.h"
 #include "ops/pool2d.h"
 #include "ops/rowwise_ops.h"
+#include "ops/sort.h"
 
 namespace py = pybind11;
 
@@ -86,6 +87,10 @@ void bind_ops(py::module_& m) {
         "Gradients of group_norm: (grad_x, grad_weight, grad_bias)");
   m.def("cumsum", &ops::cumsum, py::arg("x"), py::arg("dim"), py::arg("reverse") = false,
         "Cumulative sum along dim like torch.cumsum (reverse: from the end); floats accumulate in double");
+  m.def("topk", &ops::topk, py::arg("x"), py::arg("k"), py::arg("dim") = -1, py::arg("largest") = true,
+        "The k largest (or smallest) along dim, best first: (values, int64 indices); ties: lower index first");
+  m.def("sort", &ops::sort, py::arg("x"), py::arg("dim") = -1, py::arg("descending") = false,
+        "Stable sort along dim: (values, int64 indices)");
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,

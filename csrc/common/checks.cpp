@@ -140,8 +140,9 @@ py::array_t<std::int64_t> require_index(const std::string& op, const char* name,
                              dtype_str(a));
   if (is_int64(a) && (a.flags() & py::array::c_style)) return py::reinterpret_borrow<py::array_t<std::int64_t>>(a);
   py::module_ np = py::module_::import("numpy");
+  // reshape: numpy makes a 0-d array 1-D on the way
   return py::reinterpret_borrow<py::array_t<std::int64_t>>(
-      np.attr("ascontiguousarray")(a, np.attr("int64")));
+      np.attr("ascontiguousarray")(a, np.attr("int64")).attr("reshape")(a.attr("shape")));
 }
 
 std::int64_t first_out_of_range(const std::int64_t* idx, std::int64_t n, std::int64_t size) {

@@ -189,6 +189,8 @@ def test_gather_scatter_zero_d_and_empty():
     assert ops.gather(x, 0, np.array(0)).shape == ()
     assert ops.gather(x, -1, np.array(0)) == 2.5
     assert ops.scatter_add(x, 0, np.array(0), np.array(1.0)) == 3.5
+    assert ops.gather(x, 0, np.array(0, np.int32)).shape == ()
+    assert ops.embedding(np.ones((3, 2)), np.array(1, np.int32)).shape == (2,)
     e = ops.gather(np.ones((3, 0)), 0, np.zeros((2, 0), np.int64))
     assert e.shape == (2, 0)
     np.testing.assert_array_equal(ops.scatter_add(np.ones((3, 2)), 1, np.zeros((3, 0), np.int64), np.ones((3, 0))),
