@@ -7,7 +7,6 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/elementwise/elementwise.h"
 #include "runtime/dispatch.h"
 #include "runtime/isa_table.h"
 #include "runtime/thread_pool.h"
@@ -124,11 +123,8 @@ template <class T>
 void adaptive_avg_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int nthreads) {
   const std::int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   if (g.OH == 1 && g.OW == 1) {  // global average pooling: mean of each plane
-    const auto sum = elementwise_kernels<T>(active_isa()).sum;
-    const T count = static_cast<T>(in_plane);
-    for_planes(g, nthreads, [&](std::int64_t p0, std::int64_t p1) {
-      for (std::int64_t p = p0; p < p1; ++p) y[p] = sum(x + p * in_plane, in_plane) / count;
-    });
+    const auto mean_planes = pool_kernels<T>(active_isa()).mean_planes;
+    for_planes(g, nthreads, [&](std::int64_t p0, std::int64_t p1) { mean_planes(x, in_plane, y, p0, p1); });
     return;
   }
   const Bins rows(g.H, g.OH), cols(g.W, g.OW);

@@ -18,6 +18,8 @@ struct PoolKernels {
   // Each call handles planes [p0, p1) of contiguous input/output planes.
   void (*max_forward)(const PoolGeometry& g, const T* x, T* y, std::int64_t* idx, std::int64_t p0, std::int64_t p1);
   void (*avg_forward)(const PoolGeometry& g, const T* x, T* y, std::int64_t p0, std::int64_t p1);
+  // y[p] = mean of the n elements of plane p, p in [p0, p1) (global average pooling).
+  void (*mean_planes)(const T* x, std::int64_t n, T* y, std::int64_t p0, std::int64_t p1);
 };
 
 template <class T>
