@@ -61,10 +61,11 @@ struct Walk {
   }
 };
 
-// Calls body(index offset, data offset (without dim), other offset) over the index's shape, split
-// into work items (outer position, block of inner positions) over the pool;
-// inside an item the loop runs l (along dim) outside i, so every (outer,
-// inner) line is visited in increasing l by one thread.
+// Calls body(index offset, data offset (without dim), other offset) over the
+// index's shape. Work items are (outer position, row of the inner dims, block
+// of the last dim); inside an item l (along dim) runs outside the last dim, so
+// every (outer, inner) line is visited in increasing l by one thread, and the
+// innermost loop has fixed strides.
 template <class Body>
 void walk_lines(const IndexGeometry& g, Body&& body) {
   const int nd = static_cast<int>(g.shape.size()), d = g.dim;
@@ -73,27 +74,37 @@ void walk_lines(const IndexGeometry& g, Body&& body) {
   for (int k = d + 1; k < nd; ++k) inner *= g.shape[k];
   const std::int64_t L = g.shape[d];
   if (outer == 0 || inner == 0 || L == 0) return;
+  const std::int64_t xs = g.index_strides[d], qs = g.other_strides[d];
+  if (inner == 1) {  // dim is the last dim (or all after it are 1): tight loops along dim
+    parallel_for(outer, std::max<std::int64_t>(1, kGrainElems / L), [&](std::int64_t a, std::int64_t b) {
+      Walk o(d, g.shape.data(), g.index_strides.data(), g.data_strides.data(), g.other_strides.data());
+      o.seek(a);
+      for (std::int64_t oi = a; oi < b; ++oi, o.next())
+        for (std::int64_t l = 0; l < L; ++l) body(o.off[0] + l * xs, o.off[1], o.off[2] + l * qs);
+    });
+    return;
+  }
+  const int last = nd - 1;
+  const std::int64_t run = g.shape[last], rows = inner / run;
+  const std::int64_t ls0 = g.index_strides[last], ls1 = g.data_strides[last], ls2 = g.other_strides[last];
   constexpr std::int64_t kBlock = 4096;
-  const std::int64_t blocks = (inner + kBlock - 1) / kBlock;
-  const std::int64_t items = outer * blocks;
-  const std::int64_t per_item = L * std::min(inner, kBlock);
-  parallel_for(items, std::max<std::int64_t>(1, kGrainElems / per_item), [&](std::int64_t a, std::int64_t b) {
-    Walk o(d, g.shape.data(), g.index_strides.data(), g.data_strides.data(), g.other_strides.data());
-    Walk in(nd - d - 1, g.shape.data() + d + 1, g.index_strides.data() + d + 1, g.data_strides.data() + d + 1,
-            g.other_strides.data() + d + 1);
-    const std::int64_t xs = g.index_strides[d], qs = g.other_strides[d];
-    for (std::int64_t item = a; item < b; ++item) {
-      const std::int64_t oi = item / blocks, i0 = (item % blocks) * kBlock, i1 = std::min(inner, i0 + kBlock);
-      o.seek(oi);
-      for (std::int64_t l = 0; l < L; ++l) {
-        in.seek(i0);
-        for (std::int64_t i = i0; i < i1; ++i) {
-          body(o.off[0] + l * xs + in.off[0], o.off[1] + in.off[1], o.off[2] + l * qs + in.off[2]);
-          in.next();
-        }
-      }
-    }
-  });
+  const std::int64_t blocks = (run + kBlock - 1) / kBlock;
+  const std::int64_t items = outer * rows * blocks;
+  parallel_for(items, std::max<std::int64_t>(1, kGrainElems / (L * std::min(run, kBlock))),
+               [&](std::int64_t a, std::int64_t b) {
+                 Walk o(d, g.shape.data(), g.index_strides.data(), g.data_strides.data(), g.other_strides.data());
+                 Walk in(last - d - 1, g.shape.data() + d + 1, g.index_strides.data() + d + 1,
+                         g.data_strides.data() + d + 1, g.other_strides.data() + d + 1);
+                 for (std::int64_t it = a; it < b; ++it) {
+                   const std::int64_t oi = it / (rows * blocks), r = (it / blocks) % rows, bl = it % blocks;
+                   const std::int64_t j0 = bl * kBlock, j1 = std::min(run, j0 + kBlock);
+                   o.seek(oi);
+                   in.seek(r);
+                   const std::int64_t b0 = o.off[0] + in.off[0], b1 = o.off[1] + in.off[1], b2 = o.off[2] + in.off[2];
+                   for (std::int64_t l = 0; l < L; ++l)
+                     for (std::int64_t j = j0; j < j1; ++j) body(b0 + l * xs + j * ls0, b1 + j * ls1, b2 + l * qs + j * ls2);
+                 }
+               });
 }
 
 }  // namespace
