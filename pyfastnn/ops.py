@@ -24,7 +24,7 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
            "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
            "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "group_norm",
-           "group_norm_backward", "cumsum", "topk", "sort", "TopK", "Sort"]
+           "group_norm_backward", "cumsum", "topk", "sort"]
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
