@@ -141,3 +141,20 @@ def test_layer_norm_backward_threads_bit_identical(isa, shape):
     for o in outs[1:]:
         for a, b in zip(o, outs[0]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_cross_entropy_loss_threads_bit_identical(isa):
+    import pyfastnn
+
+    rng = np.random.default_rng(1)
+    logits = (3 * rng.standard_normal((4099, 37))).astype(np.float32)
+    target = rng.integers(0, 37, 4099)
+    before = pyfastnn.get_num_threads()
+    try:
+        losses = []
+        for n in (1, 2, 3, 4):
+            pyfastnn.set_num_threads(n)
+            losses.append(ops.cross_entropy(logits, target, label_smoothing=0.1))
+    finally:
+        pyfastnn.set_num_threads(before)
+    assert len(set(losses)) == 1, losses
