@@ -39,7 +39,14 @@ def test_forward_and_gradient(isa, name, shape, dtype):
         tol = 1e-5  # its left tail loses ~x^2 * 2^-24 relative (see test_activation_tails_float32)
     # PyTorch's gelu is 0.5 x (1 + erf(x / sqrt 2)), which cancels for x << 0
     # even in float64; the erfc form is the accurate reference there.
-    y_ref = activation_ref(x, "gelu") if name == "gelu" else ty.detach().numpy()
+    # torch's gelu_tanh, 0.5 x (1 + tanh(u)), cancels the same way in its left tail.
+    y_ref = activation_ref(x, name) if name in ("gelu", "gelu_tanh") else ty.detach().numpy()
+    # gelu_tanh and silu in float32: the left tail is exp(-|z|)-small and rounding
+    # z costs ~|z| 2^-24 relative, so a lone far-tail sample is held to at most
+    # twice the error of torch's own float32 result (FlashAttention's criterion).
+    sigmoid_family = name in ("gelu_tanh", "silu") and dtype == np.float32
+    if sigmoid_family and x.size:
+        tol = max(tol, 2 * rel_error(tf(torch.from_numpy(x)).numpy(), y_ref))
     assert rel_error(y, y_ref) < tol
     g = rng.standard_normal(shape).astype(dtype)
     if ty.numel():
@@ -54,9 +61,23 @@ def test_forward_and_gradient(isa, name, shape, dtype):
         x64 = x.astype(np.float64)
         cdf = 0.5 * _erfc(-x64 / math.sqrt(2.0))
         ref = g.astype(np.float64) * (cdf + x64 * np.exp(-0.5 * x64 ** 2) / math.sqrt(2 * math.pi))
+    elif name == "gelu_tanh":
+        # s + x * 2 s (1 - s) u' with s = sigmoid(2u) from e^{-|2u|}: torch's
+        # 1 + tanh and 1 - tanh^2 cancel to 0 in the left tail even in float64.
+        x64 = x.astype(np.float64)
+        u2 = 2 * math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)
+        t = np.exp(-np.abs(u2))
+        s, s_neg = np.where(u2 < 0, t, 1.0) / (1 + t), np.where(u2 < 0, 1.0, t) / (1 + t)
+        du = 2 * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2)
+        ref = g.astype(np.float64) * (s + x64 * du * s * s_neg)
     else:
         ref = tx.grad.numpy() if tx.grad is not None else np.zeros(shape)
-    assert rel_error(gx, ref) < (1e-5 if dtype == np.float32 else 1e-11)
+    gtol = 1e-5 if dtype == np.float32 else 1e-11
+    if sigmoid_family and x.size:
+        t32 = torch.from_numpy(x).requires_grad_()
+        tf(t32).backward(torch.from_numpy(g))
+        gtol = max(gtol, 2 * rel_error(t32.grad.numpy(), ref))
+    assert rel_error(gx, ref) < gtol
 
 
 @pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
