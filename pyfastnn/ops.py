@@ -17,13 +17,17 @@ from ._random import manual_seed  # re-exported: ops.manual_seed predates the Te
 
 __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
-           "gelu_backward", "sigmoid_backward", "tanh_backward", "softmax", "log_softmax", "softmax_backward",
+           "gelu_backward", "sigmoid_backward", "tanh_backward", "gelu_tanh", "gelu_tanh_backward", "silu",
+           "silu_backward", "softmax", "log_softmax", "softmax_backward",
            "log_softmax_backward", "layer_norm", "layer_norm_backward", "cross_entropy",
            "cross_entropy_backward", "dropout", "dropout_backward", "lstm", "lstm_backward", "lstm_cell",
-           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward"]
+           "LSTMCache", "sgd_step", "adam_step", "rmsprop_step", "attention", "attention_backward",
+           "embedding", "embedding_backward", "index_select", "gather", "scatter_add", "adaptive_avg_pool2d",
+           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "group_norm",
+           "group_norm_backward", "cumsum", "topk", "sort"]
 
-_ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh")
-_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
+_ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
+_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
 
 
 def _is_cupy(x) -> bool:
@@ -71,7 +75,7 @@ def _scalar(op: str, name: str, value, kind=float):
 def _check_activation(op: str, activation):
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', "
-                         f"got {activation!r}")
+                         f"'gelu_tanh', 'silu', got {activation!r}")
 
 
 def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
@@ -79,7 +83,7 @@ def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
 
     a: (M, K) or (B, M, K) — (K, M) / (B, K, M) with ``trans_a``;
     b: (K, N) or (B, K, N) — (N, K) / (B, N, K) with ``trans_b``;
-    bias: (N,) or None; activation: None, 'relu', 'gelu', 'sigmoid', 'tanh'.
+    bias: (N,) or None; activation: None, 'relu', 'gelu', 'sigmoid', 'tanh', 'gelu_tanh', 'silu'.
     float32 or float64; any strides (transposed and sliced views are read in place).
     """
     a = _as_array("matmul", "a", a)
@@ -130,6 +134,8 @@ def bias_activation(x, bias=None, *, activation=None):
 
 def _cpu_only(op: str, **arrays):
     """Converts DLPack inputs and rejects CuPy ones for ops that have no CUDA kernel yet."""
+    if all(v is None or type(v) is np.ndarray for v in arrays.values()):
+        return arrays  # the common case, kept cheap: small ops are mostly this call's overhead
     out = {k: _as_array(op, k, v) for k, v in arrays.items()}
     if _device_of(op, **out) == "cuda":
         _backend.require_cuda(op)
@@ -253,6 +259,26 @@ def tanh(x):
     return _core.activation(x, "tanh")
 
 
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch's ``GELU(approximate='tanh')`` (GPT-2's)."""
+    x = _as_array("gelu_tanh", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu_tanh(x)
+    return _core.activation(x, "gelu_tanh")
+
+
+def silu(x):
+    """x * sigmoid(x) elementwise (SiLU / swish)."""
+    x = _as_array("silu", "x", x)
+    if _is_cupy(x):
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.silu(x)
+    return _core.activation(x, "silu")
+
+
 def relu_backward(grad_y, x):
     """grad_y * (x > 0)."""
     a = {k: _as_array("relu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
@@ -271,6 +297,26 @@ def gelu_backward(grad_y, x):
 
         return _cuda_nn.gelu_backward(**a)
     return _core.activation_backward(a["grad_y"], a["x"], "gelu")
+
+
+def gelu_tanh_backward(grad_y, x):
+    """grad_y * gelu_tanh'(x), from the forward input x."""
+    a = {k: _as_array("gelu_tanh_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("gelu_tanh_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.gelu_tanh_backward(**a)
+    return _core.activation_backward(a["grad_y"], a["x"], "gelu_tanh")
+
+
+def silu_backward(grad_y, x):
+    """grad_y * s * (1 + x * (1 - s)) with s = sigmoid(x), from the forward input x."""
+    a = {k: _as_array("silu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
+    if _device_of("silu_backward", **a) == "cuda":
+        from .cuda_ops import nn as _cuda_nn
+
+        return _cuda_nn.silu_backward(**a)
+    return _core.activation_backward(a["grad_y"], a["x"], "silu")
 
 
 def sigmoid_backward(grad_y, y):
@@ -670,3 +716,141 @@ def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, 
     a = _cpu_only(op, grad_out=arrays["grad_out"], out=arrays["out"], lse=arrays["lse"])
     q, k, v, mask, scale = _attention_args(op, arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
     return _core.attention_backward(a["grad_out"], q, k, v, a["out"], a["lse"], bool(causal), mask, scale)
+
+
+# ------------------------------------------------------------------ indexing
+def embedding(weight, indices, padding_idx=None):
+    """Rows of ``weight`` (V, D) at ``indices`` (integer array, any shape; int64 is
+    used as is, other integer widths are converted): ``indices.shape + (D,)``, like
+    ``torch.nn.functional.embedding``. An index outside [0, V) is an IndexError
+    naming it. ``padding_idx`` only matters to ``embedding_backward``."""
+    a = _cpu_only("embedding", weight=weight, indices=indices)
+    return _core.embedding(a["weight"], a["indices"], padding_idx)
+
+
+def embedding_backward(grad_y, indices, num_weights, padding_idx=None):
+    """Gradient of ``embedding`` with respect to the weight: a dense (num_weights, D)
+    array where row v sums the rows of ``grad_y`` (``indices.shape + (D,)``) whose
+    index is v, in the order they appear (bit-identical for any thread count);
+    the ``padding_idx`` row gets no gradient. Cost grows with the number of
+    indices, not with num_weights (the zeroed rows are never written)."""
+    a = _cpu_only("embedding_backward", grad_y=grad_y, indices=indices)
+    return _core.embedding_backward(a["grad_y"], a["indices"], num_weights, padding_idx)
+
+
+def index_select(x, dim, index):
+    """The slices of x at a 0-D or 1-D integer ``index`` along ``dim``, like
+    ``torch.index_select``. float32, float64 or int64."""
+    a = _cpu_only("index_select", x=x, index=index)
+    return _core.index_select(a["x"], dim, a["index"])
+
+
+def gather(x, dim, index):
+    """``torch.gather``: ``out[p] = x[p with p[dim] = index[p]]``; index (integer)
+    has x's number of dims and is no larger than x outside ``dim``; out has the
+    index's shape. float32, float64 or int64."""
+    a = _cpu_only("gather", x=x, index=index)
+    return _core.gather(a["x"], dim, a["index"])
+
+
+def scatter_add(x, dim, index, src):
+    """``torch.scatter_add`` out of place: a copy of x with ``out[p with p[dim] =
+    index[p]] += src[p]`` for p over the index's shape. x may be a shape tuple
+    instead (the result starts from zeros of src's dtype: the gradient of
+    ``gather``). Each element takes its additions in index order on one thread,
+    so the result is bit-identical for any thread count."""
+    shape = x if isinstance(x, (tuple, list)) else None
+    a = _cpu_only("scatter_add", index=index, src=src, **({} if shape is not None else {"x": x}))
+    return _core.scatter_add(shape if shape is not None else a["x"], dim, a["index"], a["src"])
+
+
+# ------------------------------------------------------------ adaptive pools
+def adaptive_avg_pool2d(x, output_size):
+    """``torch.nn.functional.adaptive_avg_pool2d``: x (N, C, H, W) or (C, H, W);
+    output_size an int or a pair (None keeps that input size); output row i
+    averages input rows [floor(i*H/OH), ceil((i+1)*H/OH)), columns alike.
+    ``output_size=1`` (global average pooling) is one vectorised sum per plane."""
+    x = _cpu_only("adaptive_avg_pool2d", x=x)["x"]
+    return _core.adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x_shape):
+    """Gradient of ``adaptive_avg_pool2d`` with respect to x (overlapping bins add up)."""
+    grad_y = _cpu_only("adaptive_avg_pool2d_backward", grad_y=grad_y)["grad_y"]
+    return _core.adaptive_avg_pool2d_backward(grad_y, tuple(x_shape) if isinstance(x_shape, list) else x_shape)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """``torch.nn.functional.adaptive_max_pool2d(..., return_indices=True)`` -> ``(y, indices)``,
+    indices int64 flat positions ``iy * W + ix`` in each input plane (a NaN takes
+    its bin, the last one if several, as torch)."""
+    x = _cpu_only("adaptive_max_pool2d", x=x)["x"]
+    return _core.adaptive_max_pool2d(x, output_size)
+
+
+def adaptive_max_pool2d_backward(grad_y, indices, x_shape):
+    """Gradient of ``adaptive_max_pool2d`` with respect to x."""
+    a = _cpu_only("adaptive_max_pool2d_backward", grad_y=grad_y, indices=indices)
+    return _core.adaptive_max_pool2d_backward(a["grad_y"], a["indices"],
+                                              tuple(x_shape) if isinstance(x_shape, list) else x_shape)
+
+
+# ---------------------------------------------------------------- group norm
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization of x (N, C, *) over groups of C/num_groups channels and
+    all spatial positions, then ``* weight[c] + bias[c]`` (each (C,) or None).
+    Returns ``(y, mean, rstd)`` like ``torch.native_group_norm``; mean and rstd
+    are (N, num_groups) and feed ``group_norm_backward``. Statistics are
+    bit-identical for any thread count."""
+    a = _cpu_only("group_norm", x=x, weight=weight, bias=bias)
+    return _core.group_norm(a["x"], num_groups, a["weight"], a["bias"], _scalar("group_norm", "eps", eps))
+
+
+def group_norm_backward(grad_y, x, mean, rstd, num_groups, weight=None):
+    """Gradients of ``group_norm``: ``(grad_x, grad_weight, grad_bias)`` (the last
+    two are what a weight and a bias would receive, each (C,))."""
+    a = _cpu_only("group_norm_backward", grad_y=grad_y, x=x, mean=mean, rstd=rstd, weight=weight)
+    return _core.group_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], num_groups, a["weight"])
+
+
+# -------------------------------------------------------------------- cumsum
+def cumsum(x, dim, *, reverse=False):
+    """``torch.cumsum(x, dim)``: float32/float64 keep their dtype (accumulated in
+    double, as torch does on the CPU); integer and bool inputs give int64.
+    ``reverse=True`` sums from the end (``y[i] = x[i] + ... + x[-1]``): the
+    gradient of cumsum is ``cumsum(grad_y, dim, reverse=True)``."""
+    x = _cpu_only("cumsum", x=x)["x"]
+    return _core.cumsum(x, dim, bool(reverse))
+
+
+# ---------------------------------------------------------------- topk, sort
+class TopK(NamedTuple):
+    """What ``topk`` returns (torch.return_types.topk's fields)."""
+    values: np.ndarray
+    indices: np.ndarray
+
+
+class Sort(NamedTuple):
+    """What ``sort`` returns (torch.return_types.sort's fields)."""
+    values: np.ndarray
+    indices: np.ndarray
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """The k largest (``largest=False``: smallest) entries along ``dim`` and their
+    int64 indices, like ``torch.topk``, always best first (``sorted`` is
+    accepted; an unsorted result is a sorted one). Ties go to the lower index
+    and NaN ranks above every number, so the answer does not depend on the
+    thread count. float32, float64 or int64; ``0 <= k <= x.shape[dim]``."""
+    x = _cpu_only("topk", x=x)["x"]
+    values, indices = _core.topk(x, k, dim, bool(largest))
+    return TopK(values, indices)
+
+
+def sort(x, dim=-1, descending=False, stable=True):
+    """``torch.sort``: the entries along ``dim`` in order and their int64
+    indices; always stable (equal values keep their order; ``stable`` is
+    accepted), NaN after every number (first when descending)."""
+    x = _cpu_only("sort", x=x)["x"]
+    values, indices = _core.sort(x, dim, bool(descending))
+    return Sort(values, indices)

@@ -40,7 +40,8 @@ _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def activation_ref(x, activation):
-    """float64 reference activations (PyTorch's definitions; gelu is the exact erf form)."""
+    """float64 reference activations (PyTorch's definitions; gelu is the exact erf form, gelu_tanh
+    torch's GELU(approximate='tanh'))."""
     x = np.asarray(x, dtype=np.float64)
     if activation is None:
         return x
@@ -53,6 +54,14 @@ def activation_ref(x, activation):
         return 1.0 / (1.0 + np.exp(-x))
     if activation == "tanh":
         return np.tanh(x)
+    if activation == "gelu_tanh":
+        # 0.5 (1 + tanh u) = sigmoid(2u): no cancellation in the left tail.
+        u2 = 2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
+        with np.errstate(over="ignore"):
+            return x / (1.0 + np.exp(-u2))
+    if activation == "silu":
+        with np.errstate(over="ignore"):
+            return x / (1.0 + np.exp(-x))
     raise ValueError(activation)
 
 

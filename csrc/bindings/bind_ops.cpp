@@ -5,11 +5,15 @@
 #include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
+#include "ops/cumsum.h"
+#include "ops/group_norm.h"
+#include "ops/index_ops.h"
 #include "ops/lstm.h"
 #include "ops/matmul.h"
 #include "ops/optim_step.h"
 #include "ops/pool2d.h"
 #include "ops/rowwise_ops.h"
+#include "ops/sort.h"
 
 namespace py = pybind11;
 
@@ -58,6 +62,35 @@ void bind_ops(py::module_& m) {
         py::arg("padding") = 0, "Average pooling, padding counted in the divisor (PyTorch's default)");
   m.def("avg_pool2d_backward", &ops::avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0);
+  m.def("embedding", &ops::embedding, py::arg("weight"), py::arg("indices"), py::arg("padding_idx") = py::none(),
+        "Rows of weight (V, D) at indices (any shape, int64): indices.shape + (D,)");
+  m.def("embedding_backward", &ops::embedding_backward, py::arg("grad_y"), py::arg("indices"),
+        py::arg("num_weights"), py::arg("padding_idx") = py::none(),
+        "Dense gradient of embedding (num_weights, D): a deterministic scatter-add of grad_y's rows");
+  m.def("index_select", &ops::index_select, py::arg("x"), py::arg("dim"), py::arg("index"),
+        "x's slices at a 1-D int64 index along dim, like torch.index_select");
+  m.def("gather", &ops::gather, py::arg("x"), py::arg("dim"), py::arg("index"), "torch.gather(x, dim, index)");
+  m.def("scatter_add", &ops::scatter_add, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("src"),
+        "torch.scatter_add on a copy of x (or on zeros of shape x, a tuple); deterministic");
+  m.def("adaptive_avg_pool2d", &ops::adaptive_avg_pool2d, py::arg("x"), py::arg("output_size"),
+        "Adaptive average pooling to output_size with torch's bins; (1, 1) is a mean per plane");
+  m.def("adaptive_avg_pool2d_backward", &ops::adaptive_avg_pool2d_backward, py::arg("grad_y"), py::arg("x_shape"));
+  m.def("adaptive_max_pool2d", &ops::adaptive_max_pool2d, py::arg("x"), py::arg("output_size"),
+        "Adaptive max pooling: (y, indices), indices flat in each input plane (int64)");
+  m.def("adaptive_max_pool2d_backward", &ops::adaptive_max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),
+        py::arg("x_shape"));
+  m.def("group_norm", &ops::group_norm, py::arg("x"), py::arg("num_groups"), py::arg("weight") = py::none(),
+        py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
+        "Group normalization of an (N, C, *) array like torch.native_group_norm: (y, mean, rstd)");
+  m.def("group_norm_backward", &ops::group_norm_backward, py::arg("grad_y"), py::arg("x"), py::arg("mean"),
+        py::arg("rstd"), py::arg("num_groups"), py::arg("weight") = py::none(),
+        "Gradients of group_norm: (grad_x, grad_weight, grad_bias)");
+  m.def("cumsum", &ops::cumsum, py::arg("x"), py::arg("dim"), py::arg("reverse") = false,
+        "Cumulative sum along dim like torch.cumsum (reverse: from the end); floats accumulate in double");
+  m.def("topk", &ops::topk, py::arg("x"), py::arg("k"), py::arg("dim") = -1, py::arg("largest") = true,
+        "The k largest (or smallest) along dim, best first: (values, int64 indices); ties: lower index first");
+  m.def("sort", &ops::sort, py::arg("x"), py::arg("dim") = -1, py::arg("descending") = false,
+        "Stable sort along dim: (values, int64 indices)");
   m.def("sgd_step", &ops::sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buf") = py::none(),
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
         py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("first_step") = false,

@@ -28,10 +28,10 @@ using std::uintptr_t;
 namespace cu = pyfastnn::cuda;
 
 const char* activation_name(int act, bool backward) {
-  static const char* fwd[] = {"activation", "relu", "gelu", "sigmoid", "tanh"};
+  static const char* fwd[] = {"activation", "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu"};
   static const char* bwd[] = {"activation_backward", "relu_backward", "gelu_backward", "sigmoid_backward",
-                              "tanh_backward"};
-  const int i = act >= 1 && act <= 4 ? act : 0;
+                              "tanh_backward", "gelu_tanh_backward", "silu_backward"};
+  const int i = act >= 1 && act <= 6 ? act : 0;
   return backward ? bwd[i] : fwd[i];
 }
 

@@ -12,6 +12,8 @@ void raise_memory_error(const std::string& op, const std::string& msg) {
   throw py::error_already_set();
 }
 
+void raise_index_error(const std::string& op, const std::string& msg) { throw py::index_error(op + ": " + msg); }
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
@@ -99,6 +101,82 @@ void parse_int_pair(const std::string& op, const char* name, const py::object& v
   }
   if (*a < lo || *b < lo)
     raise_value_error(op, std::string("argument '") + name + "' must be >= " + std::to_string(lo) + ", got " + given);
+}
+
+std::int64_t parse_int(const std::string& op, const char* name, const py::handle& v) {
+  if (py::isinstance<py::bool_>(v) || !PyIndex_Check(v.ptr()))
+    raise_type_error(op, std::string("argument '") + name + "' must be an int, got " +
+                             py::str(py::type::of(v).attr("__name__")).cast<std::string>() + " " +
+                             py::str(py::repr(v)).cast<std::string>());
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long out = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow)
+    raise_value_error(op, std::string("argument '") + name + "' is out of the int64 range, got " +
+                              py::str(i).cast<std::string>());
+  return static_cast<std::int64_t>(out);
+}
+
+int normalize_dim(const std::string& op, const char* name, std::int64_t dim, int ndim) {
+  const std::int64_t n = std::max(ndim, 1);
+  if (dim < -n || dim >= n)
+    raise_value_error(op, std::string("argument '") + name + "' must be in [" + std::to_string(-n) + ", " +
+                              std::to_string(n - 1) + "] for an array of " + std::to_string(ndim) +
+                              " dimensions, got " + std::to_string(dim));
+  return static_cast<int>(dim < 0 ? dim + n : dim);
+}
+
+bool is_int64(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  return dt.kind() == 'i' && dt.itemsize() == 8 && (dt.byteorder() == '=' || dt.byteorder() == '<');
+}
+
+py::array_t<std::int64_t> require_index(const std::string& op, const char* name, const py::handle& obj) {
+  py::array a = require_array(op, name, obj);
+  const char kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    raise_type_error(op, std::string("argument '") + name + "' must hold integers (int64 indices), got dtype " +
+                             dtype_str(a));
+  if (is_int64(a) && (a.flags() & py::array::c_style)) return py::reinterpret_borrow<py::array_t<std::int64_t>>(a);
+  py::module_ np = py::module_::import("numpy");
+  // reshape: numpy makes a 0-d array 1-D on the way
+  return py::reinterpret_borrow<py::array_t<std::int64_t>>(
+      np.attr("ascontiguousarray")(a, np.attr("int64")).attr("reshape")(a.attr("shape")));
+}
+
+std::int64_t first_out_of_range(const std::int64_t* idx, std::int64_t n, std::int64_t size) {
+  // Chunks in order, stopping at the first chunk that holds a bad entry.
+  constexpr std::int64_t kChunk = 1 << 16;
+  for (std::int64_t c = 0; c < n; c += kChunk) {
+    const std::int64_t e = std::min(n, c + kChunk);
+    bool bad = false;
+    for (std::int64_t i = c; i < e; ++i) bad |= static_cast<std::uint64_t>(idx[i]) >= static_cast<std::uint64_t>(size);
+    if (bad)
+      for (std::int64_t i = c; i < e; ++i)
+        if (static_cast<std::uint64_t>(idx[i]) >= static_cast<std::uint64_t>(size)) return i;
+  }
+  return -1;
+}
+
+void raise_bad_index(const std::string& op, const char* name, const std::int64_t* idx, std::int64_t pos,
+                     std::int64_t size, const std::string& what) {
+  raise_index_error(op, "index " + std::to_string(idx[pos]) + " is out of range [0, " + std::to_string(size) +
+                            ") for " + what + " (at flat position " + std::to_string(pos) + " of '" + name + "')");
+}
+
+std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, const py::object& obj) {
+  std::vector<std::int64_t> shape;
+  if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)))
+    raise_type_error(op, std::string("argument '") + name + "' must be a tuple of ints, got " +
+                             py::str(py::repr(obj)).cast<std::string>());
+  for (const py::handle& h : obj) {
+    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h) || h.cast<std::int64_t>() < 0)
+      raise_type_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
+                               py::str(py::repr(obj)).cast<std::string>());
+    shape.push_back(h.cast<std::int64_t>());
+  }
+  return shape;
 }
 
 std::int64_t checked_numel(const std::string& op, const char* what, const std::vector<std::int64_t>& dims,

@@ -17,6 +17,7 @@ enum class DType { f32, f64, other };
 [[noreturn]] void raise_type_error(const std::string& op, const std::string& msg);
 [[noreturn]] void raise_value_error(const std::string& op, const std::string& msg);
 [[noreturn]] void raise_memory_error(const std::string& op, const std::string& msg);
+[[noreturn]] void raise_index_error(const std::string& op, const std::string& msg);
 
 std::string shape_str(const py::array& a);
 std::string dtype_str(const py::array& a);
@@ -43,6 +44,31 @@ py::array c_contiguous(const py::array& a);
 // TypeError/ValueError naming op and argument otherwise.
 void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
                     std::int64_t* b);
+
+// An integer argument (a Python int or anything with __index__, bool excluded),
+// TypeError naming op and argument otherwise.
+std::int64_t parse_int(const std::string& op, const char* name, const py::handle& v);
+
+// `dim` in [-ndim, ndim) -> [0, ndim); a 0-d array takes dim 0 or -1 (ValueError otherwise).
+int normalize_dim(const std::string& op, const char* name, std::int64_t dim, int ndim);
+
+// Whether the array holds int64 in native byte order.
+bool is_int64(const py::array& a);
+
+// An index argument as a C-contiguous int64 array: integer arrays of other
+// widths are converted, anything else (floats, bool, non-arrays) is a TypeError.
+py::array_t<std::int64_t> require_index(const std::string& op, const char* name, const py::handle& obj);
+
+// Position of the first entry of idx[0:n] outside [0, size), or -1 (a branch-free
+// scan per chunk, the exact position looked for only in a chunk that has one).
+std::int64_t first_out_of_range(const std::int64_t* idx, std::int64_t n, std::int64_t size);
+
+// IndexError "<op>: index <v> is out of range [0, <size>) for <what> (at flat position <p> of '<name>')".
+[[noreturn]] void raise_bad_index(const std::string& op, const char* name, const std::int64_t* idx, std::int64_t pos,
+                                  std::int64_t size, const std::string& what);
+
+// A shape argument: a tuple or list of non-negative ints (TypeError otherwise).
+std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, const py::object& obj);
 
 // Product of dims as int64, raising MemoryError naming op/what on overflow
 // or when the bytes would not fit in the address space.

@@ -18,7 +18,7 @@ constexpr std::int64_t kGrain = 1 << 15;
 Activation parse_kind(const std::string& op, const std::string& kind) {
   Activation act;
   if (kind == "none" || !parse_activation(kind.c_str(), &act))
-    raise_value_error(op, "argument 'kind' must be one of 'relu', 'gelu', 'sigmoid', 'tanh', got '" + kind + "'");
+    raise_value_error(op, "argument 'kind' must be one of " + activation_choices() + ", got '" + kind + "'");
   return act;
 }
 

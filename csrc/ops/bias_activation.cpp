@@ -45,7 +45,7 @@ py::array bias_activation(const py::object& x_obj, const py::object& bias_obj, c
   if (!activation.is_none()) {
     const std::string name = py::str(activation);
     if (name == "none" || !parse_activation(name.c_str(), &act))
-      raise_value_error(kOp, "argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', got '" +
+      raise_value_error(kOp, "argument 'activation' must be one of None, " + activation_choices() + ", got '" +
                                  name + "'");
   }
   py::object bias = py::none();

@@ -63,14 +63,20 @@ double cross_entropy(const py::object& logits, const py::object& target, std::in
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).cross_entropy;
-    std::vector<double> sums(static_cast<std::size_t>(std::max(1, get_num_threads())), 0.0);
-    const int used = parallel_for_parts(c.rows, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, c.classes)),
-                                        [&](std::int64_t r0, std::int64_t r1, int part) {
-                                          sums[static_cast<std::size_t>(part)] =
-                                              f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0,
-                                                c.classes, ignore_index, smoothing, nullptr, 0.0);
-                                        });
-    for (int p = 0; p < used; ++p) total += sums[static_cast<std::size_t>(p)];
+    // Row chunks sized by the shape (at most 256), summed in chunk order: the
+    // same loss bits for any thread count.
+    const std::int64_t chunk =
+        std::max(std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, c.classes)), (c.rows + 255) / 256);
+    const std::int64_t used = (c.rows + chunk - 1) / chunk;
+    std::vector<double> sums(static_cast<std::size_t>(used), 0.0);
+    parallel_for(used, 1, [&](std::int64_t c0, std::int64_t c1) {
+      for (std::int64_t part = c0; part < c1; ++part) {
+        const std::int64_t r0 = part * chunk, r1 = std::min(c.rows, r0 + chunk);
+        sums[static_cast<std::size_t>(part)] = f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0,
+                                                 c.classes, ignore_index, smoothing, nullptr, 0.0);
+      }
+    });
+    for (std::int64_t p = 0; p < used; ++p) total += sums[static_cast<std::size_t>(p)];
   };
   {
     py::gil_scoped_release release;

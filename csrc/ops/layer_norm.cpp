@@ -1,7 +1,7 @@
 // layer_norm over the trailing `normalized_size` elements of each row, like
 // torch.native_layer_norm: returns (y, mean, rstd); the backward pass gives
 // (grad_x, grad_weight, grad_bias), the parameter gradients summed over rows
-// from per-thread partials added in thread order (deterministic).
+// from per-chunk partials added in chunk order (the same for any thread count).
 #include <vector>
 
 #include "common/checks.h"
@@ -105,20 +105,26 @@ py::tuple layer_norm_backward(const py::object& g_obj, const py::object& x_obj, 
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).layer_norm_backward;
-    const int parts = std::max(1, get_num_threads());
-    std::vector<T> partial(weight_grads ? static_cast<std::size_t>(2 * n * parts) : 0, T(0));
-    const int used = parallel_for_parts(rows, std::max<std::int64_t>(1, 8192 / n), [&](std::int64_t r0, std::int64_t r1,
-                                                                                    int part) {
-      T* pw = weight_grads ? partial.data() + 2 * n * part : nullptr;
-      f(static_cast<const T*>(gp) + r0 * n, static_cast<const T*>(xp) + r0 * n, static_cast<const T*>(mp) + r0,
-        static_cast<const T*>(rp) + r0, static_cast<const T*>(wp), static_cast<T*>(gxp) + r0 * n, pw,
-        pw ? pw + n : nullptr, r1 - r0, n);
+    // Rows in chunks whose size depends on the shape only (at most 256 chunks),
+    // each with its own weight-gradient partials, added in chunk order: the
+    // same bits for any thread count.
+    const std::int64_t chunk = std::max(std::max<std::int64_t>(1, 8192 / n), (rows + 255) / 256);
+    const std::int64_t used = (rows + chunk - 1) / chunk;
+    std::vector<T> partial(weight_grads ? static_cast<std::size_t>(2 * n * used) : 0, T(0));
+    parallel_for(used, 1, [&](std::int64_t c0, std::int64_t c1) {
+      for (std::int64_t part = c0; part < c1; ++part) {
+        const std::int64_t r0 = part * chunk, r1 = std::min(rows, r0 + chunk);
+        T* pw = weight_grads ? partial.data() + 2 * n * part : nullptr;
+        f(static_cast<const T*>(gp) + r0 * n, static_cast<const T*>(xp) + r0 * n, static_cast<const T*>(mp) + r0,
+          static_cast<const T*>(rp) + r0, static_cast<const T*>(wp), static_cast<T*>(gxp) + r0 * n, pw,
+          pw ? pw + n : nullptr, r1 - r0, n);
+      }
     });
     T* gwo = static_cast<T*>(gwp);
     T* gbo = static_cast<T*>(gbp);
     for (std::int64_t j = 0; j < n; ++j) gwo[j] = gbo[j] = T(0);
     if (weight_grads)
-      for (int part = 0; part < used; ++part)
+      for (std::int64_t part = 0; part < used; ++part)
           for (std::int64_t j = 0; j < n; ++j) {
             gwo[j] += partial[static_cast<std::size_t>(2 * n * part + j)];
             gbo[j] += partial[static_cast<std::size_t>(2 * n * part + n + j)];

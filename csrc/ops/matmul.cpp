@@ -65,7 +65,7 @@ py::array matmul(const py::object& a_obj, const py::object& b_obj, const py::obj
                                 py::str(py::type::of(activation).attr("__name__")).cast<std::string>());
     const std::string name = activation.cast<std::string>();
     if (name == "none" || !parse_activation(name.c_str(), &act))
-      raise_value_error(kOp, "argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', got '" +
+      raise_value_error(kOp, "argument 'activation' must be one of None, " + activation_choices() + ", got '" +
                                  name + "'");
   }
 

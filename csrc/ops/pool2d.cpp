@@ -1,6 +1,7 @@
 // max_pool2d / avg_pool2d and their backward passes: PyTorch's arguments
 // (int-or-pair kernel_size, stride defaulting to kernel_size, padding at most
-// half the kernel), inputs (N, C, H, W) or (C, H, W).
+// half the kernel), inputs (N, C, H, W) or (C, H, W); and the adaptive pools
+// (output_size an int or a pair, None keeping that input size).
 #include "ops/pool2d.h"
 
 #include "common/checks.h"
@@ -59,20 +60,6 @@ std::vector<py::ssize_t> out_shape(const std::vector<std::int64_t>& in, const cp
   s[s.size() - 2] = g.OH;
   s[s.size() - 1] = g.OW;
   return s;
-}
-
-std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, const py::object& obj) {
-  std::vector<std::int64_t> shape;
-  if (!(py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)))
-    raise_type_error(op, std::string("argument '") + name + "' must be a tuple of ints, got " +
-                             py::str(py::repr(obj)).cast<std::string>());
-  for (const py::handle& h : obj) {
-    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h) || h.cast<std::int64_t>() < 0)
-      raise_type_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
-                               py::str(py::repr(obj)).cast<std::string>());
-    shape.push_back(h.cast<std::int64_t>());
-  }
-  return shape;
 }
 
 py::array require_grad(const std::string& op, const py::object& obj, DType* dt) {
@@ -144,8 +131,12 @@ py::array avg_pool2d(const py::object& x_obj, const py::object& kernel_size, con
   return in.dt == DType::f32 ? run(0.0f) : run(0.0);
 }
 
-py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape) {
-  const std::string op = "max_pool2d_backward";
+namespace {
+
+// The backward pass of max pooling (plain or adaptive): gradients scattered to
+// the saved flat indices of each plane.
+py::array max_backward(const std::string& op, const py::object& grad_y, const py::object& indices,
+                       const py::object& x_shape) {
   DType dt;
   py::array gy = require_grad(op, grad_y, &dt);
   py::array idx = require_array(op, "indices", indices);
@@ -179,6 +170,109 @@ py::array max_pool2d_backward(const py::object& grad_y, const py::object& indice
     raise_value_error(op, "argument 'indices' holds a position outside the " + std::to_string(g.H) + "x" +
                               std::to_string(g.W) + " input plane");
   return out;
+}
+
+// output_size: an int or a pair whose entries are ints >= 0 or None (keep the input size), as torch.
+void parse_output_size(const std::string& op, const py::object& v, cpu::PoolGeometry* g) {
+  const std::string given = py::str(py::repr(v)).cast<std::string>();
+  auto one = [&](const py::handle& h, std::int64_t keep) -> std::int64_t {
+    if (h.is_none()) return keep;
+    if (py::isinstance<py::bool_>(h) || !PyIndex_Check(h.ptr()))
+      raise_type_error(op, "argument 'output_size' must be an int or a pair of ints (or None), got " + given);
+    const std::int64_t n = parse_int(op, "output_size", h);
+    if (n < 0) raise_value_error(op, "argument 'output_size' must be >= 0, got " + given);
+    return n;
+  };
+  if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+    if (seq.size() != 2)
+      raise_value_error(op, "argument 'output_size' must be an int or a pair of ints (or None), got " + given);
+    g->OH = one(seq[0], g->H);
+    g->OW = one(seq[1], g->W);
+  } else {
+    if (v.is_none())
+      raise_type_error(op, "argument 'output_size' must be an int or a pair of ints (or None), got None");
+    g->OH = g->OW = one(v, 0);
+  }
+}
+
+// x checked and made contiguous, with the adaptive geometry and output shape.
+PoolInput prepare_adaptive(const std::string& op, const py::object& x_obj, const py::object& output_size) {
+  PoolInput in;
+  in.x = require_array(op, "x", x_obj);
+  in.dt = require_float(op, "x", in.x);
+  plane_shape(op, "x", shape_of(in.x), &in.g);
+  parse_output_size(op, output_size, &in.g);
+  in.g.KH = in.g.KW = in.g.SH = in.g.SW = 1;
+  in.g.PH = in.g.PW = 0;
+  in.out_shape = out_shape(shape_of(in.x), in.g);
+  const std::int64_t out_n = checked_numel(
+      op, "the output", std::vector<std::int64_t>(in.out_shape.begin(), in.out_shape.end()), in.dt == DType::f32 ? 4 : 8);
+  if (out_n > 0 && (in.g.H == 0 || in.g.W == 0))
+    raise_value_error(op, "argument 'x' must have non-empty planes (H, W > 0) to pool, got shape " + shape_str(in.x));
+  in.x = c_contiguous(in.x);
+  return in;
+}
+
+}  // namespace
+
+py::array max_pool2d_backward(const py::object& grad_y, const py::object& indices, const py::object& x_shape) {
+  return max_backward("max_pool2d_backward", grad_y, indices, x_shape);
+}
+
+py::tuple adaptive_max_pool2d(const py::object& x_obj, const py::object& output_size) {
+  const PoolInput in = prepare_adaptive("adaptive_max_pool2d", x_obj, output_size);
+  py::array_t<std::int64_t> idx(in.out_shape);
+  std::int64_t* ip = idx.mutable_data();
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* xp = static_cast<const T*>(in.x.data());
+    return run_into<T>(in.out_shape,
+                       [&](T* y) { cpu::adaptive_max_pool2d_forward<T>(in.g, xp, y, ip, get_num_threads()); });
+  };
+  py::array y = in.dt == DType::f32 ? run(0.0f) : run(0.0);
+  return py::make_tuple(y, idx);
+}
+
+py::array adaptive_max_pool2d_backward(const py::object& grad_y, const py::object& indices,
+                                       const py::object& x_shape) {
+  return max_backward("adaptive_max_pool2d_backward", grad_y, indices, x_shape);
+}
+
+py::array adaptive_avg_pool2d(const py::object& x_obj, const py::object& output_size) {
+  const PoolInput in = prepare_adaptive("adaptive_avg_pool2d", x_obj, output_size);
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* xp = static_cast<const T*>(in.x.data());
+    return run_into<T>(in.out_shape, [&](T* y) { cpu::adaptive_avg_pool2d_forward<T>(in.g, xp, y, get_num_threads()); });
+  };
+  return in.dt == DType::f32 ? run(0.0f) : run(0.0);
+}
+
+py::array adaptive_avg_pool2d_backward(const py::object& grad_y, const py::object& x_shape) {
+  const std::string op = "adaptive_avg_pool2d_backward";
+  DType dt;
+  py::array gy = require_grad(op, grad_y, &dt);
+  const std::vector<std::int64_t> xs = parse_shape(op, "x_shape", x_shape);
+  cpu::PoolGeometry g;
+  plane_shape(op, "x_shape", xs, &g);
+  const auto gys = shape_of(gy);
+  if (gys.size() != xs.size() || !std::equal(xs.begin(), xs.end() - 2, gys.begin()))
+    raise_value_error(op, "argument 'grad_y' of shape " + shape_str(gy) + " does not match 'x_shape'");
+  g.OH = gys[gys.size() - 2];
+  g.OW = gys[gys.size() - 1];
+  g.KH = g.KW = g.SH = g.SW = 1;
+  g.PH = g.PW = 0;
+  if (g.planes > 0 && g.OH * g.OW > 0 && (g.H == 0 || g.W == 0))
+    raise_value_error(op, "argument 'x_shape' must have non-empty planes (H, W > 0), got an empty plane");
+  checked_numel(op, "grad_x", xs, dt == DType::f32 ? 4 : 8);
+  const std::vector<py::ssize_t> shape(xs.begin(), xs.end());
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* gyp = static_cast<const T*>(gy.data());
+    return run_into<T>(shape, [&](T* gx) { cpu::adaptive_avg_pool2d_backward<T>(g, gyp, gx, get_num_threads()); });
+  };
+  return dt == DType::f32 ? run(0.0f) : run(0.0);
 }
 
 py::array avg_pool2d_backward(const py::object& grad_y, const py::object& x_shape, const py::object& kernel_size,

@@ -135,7 +135,7 @@ def main(argv=None):
     print(f"pyfastnn {meta['pyfastnn']} | {meta['cpu']} | ISA {meta['isa']} | {threads} threads | "
           f"numpy {meta['numpy']} | torch {meta['torch'] or 'not installed'}")
     print(f"measured fp32 peak (FMA loop, {threads} threads): {peak:.1f} GFLOP/s")
-    if "pool" in wanted or "optim" in wanted:  # memory-bound cases: their GB/s is read against this
+    if {"pool", "optim", "newops"} & set(wanted):  # memory-bound cases: their GB/s is read against this
         from .._backend import _core
 
         meta["memcpy_gbps"] = {f"{mb}MB": _core.measure_copy_gbps(mb << 20, threads) for mb in (8, 256)}

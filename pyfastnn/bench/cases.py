@@ -342,6 +342,114 @@ def keras_cases(torch=None, dtype=np.float32):
     return [Case("keras fit epoch CNN", f"{n}x28x28x1 B64", flops=3 * fwd, impls=impls)]
 
 
+def newops_cases(torch=None, dtype=np.float32):
+    """The ops inside GPT-2 / ResNet / diffusion training loops, at GPT-2-like shapes."""
+    rng = np.random.default_rng(0)
+    F = torch.nn.functional if torch is not None else None
+    cases = []
+
+    def case(op, shape, nbytes, mine, theirs=None):
+        impls = {"pyfastnn": mine}
+        if torch is not None and theirs is not None:
+            impls["torch"] = theirs
+        cases.append(Case(op, shape, bytes=nbytes, impls=impls))
+
+    # embedding 50257x768, 4x256 tokens: row gather, then the dense gradient
+    V, D = 50257, 768
+    w = (0.02 * rng.standard_normal((V, D))).astype(dtype)
+    tokens = rng.integers(0, V, (4, 256))
+    gy = rng.standard_normal((4, 256, D)).astype(dtype)
+    tw, ttok, tgy = (torch.from_numpy(a) for a in (w, tokens, gy)) if torch is not None else (None,) * 3
+
+    def torch_embedding_both():
+        wr = tw.detach().requires_grad_()
+        F.embedding(ttok, wr).backward(tgy)
+        return wr.grad
+    case("embedding fwd", f"{V}x{D}, 4x256", 2 * gy.nbytes, lambda: ops.embedding(w, tokens),
+         lambda: F.embedding(ttok, tw))
+    case("embedding fwd+bwd", f"{V}x{D}, 4x256", 4 * gy.nbytes,
+         lambda: (ops.embedding(w, tokens), ops.embedding_backward(gy, tokens, V)), torch_embedding_both)
+
+    # topk k=50 over 8 rows of the vocabulary (sampling), and cumsum over them (top-p)
+    logits = rng.standard_normal((8, V)).astype(dtype)
+    tl = torch.from_numpy(logits) if torch is not None else None
+    for k in (1, 50):
+        case("topk", f"8x{V}, k={k}", logits.nbytes, lambda k=k: ops.topk(logits, k),
+             lambda k=k: torch.topk(tl, k))
+    case("sort", f"8x{V}", 3 * logits.nbytes, lambda: ops.sort(logits), lambda: torch.sort(tl, stable=True))
+    case("cumsum", f"8x{V}", 2 * logits.nbytes, lambda: ops.cumsum(logits, 1), lambda: torch.cumsum(tl, 1))
+
+    # gelu_tanh (GPT-2's MLP) and silu over 4x256x3072, forward and backward
+    h = rng.standard_normal((4, 256, 3072)).astype(dtype)
+    gh = rng.standard_normal(h.shape).astype(dtype)
+    th, tgh = (torch.from_numpy(a) for a in (h, gh)) if torch is not None else (None, None)
+    for name, fwd, bwd, tfwd in (
+            ("gelu_tanh", ops.gelu_tanh, ops.gelu_tanh_backward,
+             (lambda t: F.gelu(t, approximate="tanh")) if F else None),
+            ("silu", ops.silu, ops.silu_backward, F.silu if F else None)):
+        case(name, "4x256x3072", 2 * h.nbytes, lambda fwd=fwd: fwd(h), lambda tfwd=tfwd: tfwd(th))
+
+        def torch_both(tfwd=tfwd):
+            hr = th.detach().requires_grad_()
+            tfwd(hr).backward(tgh)
+            return hr.grad
+        case(name + " fwd+bwd", "4x256x3072", 5 * h.nbytes, lambda fwd=fwd, bwd=bwd: (fwd(h), bwd(gh, h)),
+             torch_both)
+    # the fused epilogue: GPT-2's c_fc, (1024 x 768) @ (768 x 3072) + bias, gelu_tanh
+    a = rng.standard_normal((1024, 768)).astype(dtype)
+    b = (rng.standard_normal((768, 3072)) / 28).astype(dtype)
+    bias = rng.standard_normal(3072).astype(dtype)
+    ta, tb, tbias = (torch.from_numpy(x) for x in (a, b, bias)) if torch is not None else (None,) * 3
+    impls = {"pyfastnn": lambda: ops.matmul(a, b, bias, activation="gelu_tanh")}
+    if torch is not None:
+        impls["torch"] = lambda: F.gelu(torch.addmm(tbias, ta, tb), approximate="tanh")
+    cases.append(Case("matmul+bias+gelu_tanh", "1024x3072x768", flops=2.0 * 1024 * 3072 * 768, impls=impls))
+
+    # adaptive_avg_pool2d to 1x1: ResNet-50's head, forward and backward
+    x = rng.standard_normal((16, 2048, 7, 7)).astype(dtype)
+    gp = rng.standard_normal((16, 2048, 1, 1)).astype(dtype)
+    tx, tgp = (torch.from_numpy(v) for v in (x, gp)) if torch is not None else (None, None)
+    case("adaptive_avg_pool2d", "16x2048x7x7>1x1", x.nbytes, lambda: ops.adaptive_avg_pool2d(x, 1),
+         lambda: F.adaptive_avg_pool2d(tx, 1))
+    case("adaptive_avg_pool2d bwd", "16x2048x7x7>1x1", x.nbytes, lambda: ops.adaptive_avg_pool2d_backward(gp, x.shape),
+         lambda: torch.ops.aten._adaptive_avg_pool2d_backward(tgp.expand(16, 2048, 1, 1), tx))
+    case("adaptive_max_pool2d", "16x2048x7x7>1x1", x.nbytes, lambda: ops.adaptive_max_pool2d(x, 1),
+         lambda: F.adaptive_max_pool2d(tx, 1, return_indices=True))
+
+    # group_norm 16x64x56x56, 32 groups (diffusion U-Nets), forward and forward+backward
+    xg = rng.standard_normal((16, 64, 56, 56)).astype(dtype)
+    gg = rng.standard_normal(xg.shape).astype(dtype)
+    wg = rng.standard_normal(64).astype(dtype)
+    bg = rng.standard_normal(64).astype(dtype)
+    txg, tgg, twg, tbg = (torch.from_numpy(v) for v in (xg, gg, wg, bg)) if torch is not None else (None,) * 4
+
+    def group_norm_both():
+        y, mean, rstd = ops.group_norm(xg, 32, wg, bg)
+        return ops.group_norm_backward(gg, xg, mean, rstd, 32, wg)
+
+    def torch_group_norm_both():
+        xr, wr, br = (t.detach().requires_grad_() for t in (txg, twg, tbg))
+        F.group_norm(xr, 32, wr, br).backward(tgg)
+        return xr.grad, wr.grad, br.grad
+    case("group_norm", "16x64x56x56, G=32", 2 * xg.nbytes, lambda: ops.group_norm(xg, 32, wg, bg),
+         lambda: F.group_norm(txg, 32, twg, tbg))
+    case("group_norm fwd+bwd", "16x64x56x56, G=32", 7 * xg.nbytes, group_norm_both, torch_group_norm_both)
+
+    # gather / scatter_add (the backward of gather) along the vocabulary, and index_select of rows
+    idx = rng.integers(0, V, (8, 256))
+    src = rng.standard_normal((8, 256)).astype(dtype)
+    tidx, tsrc = (torch.from_numpy(v) for v in (idx, src)) if torch is not None else (None, None)
+    case("gather", f"8x{V}, 8x256", 2 * src.nbytes, lambda: ops.gather(logits, 1, idx),
+         lambda: torch.gather(tl, 1, tidx))
+    case("scatter_add", f"8x{V}, 8x256", logits.nbytes, lambda: ops.scatter_add(logits, 1, idx, src),
+         lambda: torch.scatter_add(tl, 1, tidx, tsrc))
+    rows = rng.integers(0, V, 1024)
+    trows = torch.from_numpy(rows) if torch is not None else None
+    case("index_select", f"{V}x{D}, 1024 rows", 2 * 1024 * D * 4, lambda: ops.index_select(w, 0, rows),
+         lambda: torch.index_select(tw, 0, trows))
+    return cases
+
+
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
        "attention": attention_cases, "train": train_cases,
-       "keras": keras_cases}
+       "keras": keras_cases, "newops": newops_cases}

@@ -25,7 +25,7 @@ from . import device_array as _require_device_array
 __all__ = ["matmul", "matmul_bf16", "matmul_reference", "matmul_reference_bf16", "bf16_from_float32",
            "bf16_to_float32"]
 
-_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
+_ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
 # SGEMM configurations (csrc/cuda/gemm/sgemm.cu): "k8x2" (k tile 8, two blocks
 # per SM; the default) and "k16x1" (k tile 16, one block per SM, unrolled).
 # PYFASTNN_SGEMM_VARIANT picks one for the whole process.
@@ -124,6 +124,7 @@ def _activation_code(op, activation) -> int:
         raise TypeError(f"{op}: argument 'activation' must be None or a string, got {type(activation).__name__}")
     if activation not in _ACT_CODES:
         raise ValueError(f"{op}: argument 'activation' must be one of None, 'relu', 'gelu', 'sigmoid', 'tanh', "
+                         f"'gelu_tanh', 'silu', "
                          f"got '{activation}'")
     return _ACT_CODES[activation]
 

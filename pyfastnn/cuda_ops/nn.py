@@ -29,6 +29,7 @@ from . import cupy, module, stream_ptr
 from . import device_array as _device_array, int_pair as _int_pair
 
 __all__ = ["relu", "gelu", "sigmoid", "tanh", "relu_backward", "gelu_backward", "sigmoid_backward", "tanh_backward",
+           "gelu_tanh", "silu", "gelu_tanh_backward", "silu_backward",
            "dropout", "dropout_backward", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "layer_norm", "layer_norm_backward", "cross_entropy", "cross_entropy_backward", "sgd_step", "adam_step",
            "rmsprop_step", "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "lstm",
@@ -39,7 +40,7 @@ __all__ = ["relu", "gelu", "sigmoid", "tanh", "relu_backward", "gelu_backward", 
 # the CPU, slower) instead of with atomics.
 
 _STORAGE = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
-_ACT_CODES = {"relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4}
+_ACT_CODES = {"relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
 
 
 # --------------------------------------------------------------------- checks
@@ -151,6 +152,16 @@ def tanh(x, *, _reference=False):
     return _activation("tanh", "tanh", x, _reference)
 
 
+def gelu_tanh(x, *, _reference=False):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch's GELU(approximate='tanh')."""
+    return _activation("gelu_tanh", "gelu_tanh", x, _reference)
+
+
+def silu(x, *, _reference=False):
+    """x * sigmoid(x) elementwise."""
+    return _activation("silu", "silu", x, _reference)
+
+
 def relu_backward(grad_y, x, *, _reference=False):
     """grad_y * (x > 0)."""
     return _activation_backward("relu_backward", "relu", grad_y, x, "x", _reference)
@@ -159,6 +170,16 @@ def relu_backward(grad_y, x, *, _reference=False):
 def gelu_backward(grad_y, x, *, _reference=False):
     """grad_y * (Phi(x) + x * phi(x))."""
     return _activation_backward("gelu_backward", "gelu", grad_y, x, "x", _reference)
+
+
+def gelu_tanh_backward(grad_y, x, *, _reference=False):
+    """grad_y * gelu_tanh'(x), from the forward input x."""
+    return _activation_backward("gelu_tanh_backward", "gelu_tanh", grad_y, x, "x", _reference)
+
+
+def silu_backward(grad_y, x, *, _reference=False):
+    """grad_y * s (1 + x (1 - s)), s = sigmoid(x), from the forward input x."""
+    return _activation_backward("silu_backward", "silu", grad_y, x, "x", _reference)
 
 
 def sigmoid_backward(grad_y, y, *, _reference=False):

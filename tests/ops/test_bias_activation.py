@@ -6,7 +6,7 @@ import pyfastnn
 from pyfastnn import ops
 from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, rel_error
 
-ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
+ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu"]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

@@ -23,7 +23,7 @@ import pyfastnn
 from pyfastnn import ops
 from conftest import activation_ref, cupy_or_skip as _cupy_or_skip, matmul_reference as reference, rel_error
 
-ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh"]
+ACTIVATIONS = [None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu"]
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 SANITIZER = os.environ.get("PYFASTNN_SANITIZER_RUN") == "1"
 large = pytest.mark.skipif(SANITIZER, reason="large case: skipped under compute-sanitizer")

@@ -66,7 +66,7 @@ def _assert_same_specials(got, ref, rtol=1e-5, atol=1e-6):
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 3.5, -3.5, 50.0, -50.0, -200.0], np.float32)
 
 # ---------------------------------------------------------------- activations
-ACTS = {"relu": "x", "gelu": "x", "sigmoid": "y", "tanh": "y"}
+ACTS = {"relu": "x", "gelu": "x", "sigmoid": "y", "tanh": "y", "gelu_tanh": "x", "silu": "x"}
 # empty, one element, shorter than a pack, a pack plus a tail, a prime, rows
 # of a long prime, and one large enough for several grid-stride rounds
 ELEMENTWISE_SHAPES = [(0,), (1,), (3,), (17,), (1031,), (3, 257), (2, 10007), (1000003,)]

@@ -118,3 +118,43 @@ BAD = [
 @pytest.mark.parametrize("call,exc,words", BAD)
 def test_bad_input(call, exc, words):
     assert_raises_naming(call, exc, words)
+
+
+@pytest.mark.parametrize("shape", [(4096, 257), (3, 50), (70000, 3)])
+def test_layer_norm_backward_threads_bit_identical(isa, shape):
+    # grad_weight / grad_bias are sums over rows: chunked by the shape, not by the thread count
+    import pyfastnn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape[-1]).astype(np.float32)
+    before = pyfastnn.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3, 4):
+            pyfastnn.set_num_threads(n)
+            y, mean, rstd = ops.layer_norm(x, shape[-1], w, w)
+            outs.append(ops.layer_norm_backward(g, x, mean, rstd, shape[-1], w))
+    finally:
+        pyfastnn.set_num_threads(before)
+    for o in outs[1:]:
+        for a, b in zip(o, outs[0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_cross_entropy_loss_threads_bit_identical(isa):
+    import pyfastnn
+
+    rng = np.random.default_rng(1)
+    logits = (3 * rng.standard_normal((4099, 37))).astype(np.float32)
+    target = rng.integers(0, 37, 4099)
+    before = pyfastnn.get_num_threads()
+    try:
+        losses = []
+        for n in (1, 2, 3, 4):
+            pyfastnn.set_num_threads(n)
+            losses.append(ops.cross_entropy(logits, target, label_smoothing=0.1))
+    finally:
+        pyfastnn.set_num_threads(before)
+    assert len(set(losses)) == 1, losses

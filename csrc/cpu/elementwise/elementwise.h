@@ -17,8 +17,10 @@ struct ElementwiseKernels {
   T (*sum)(const T* x, std::int64_t n);
   // y = act(x) over n elements (act != none).
   void (*activation)(const T* x, T* y, std::int64_t n, Activation act);
-  // gx = g * act'(.), where saved is x for relu and gelu, y for sigmoid and tanh.
+  // gx = g * act'(.), where saved is y for sigmoid and tanh, x for the others.
   void (*activation_backward)(const T* g, const T* saved, T* gx, std::int64_t n, Activation act);
+  // y[0:n] += x[0:n] (the row adds of the scatter-adds: embedding backward, scatter_add).
+  void (*add)(T* y, const T* x, std::int64_t n);
 };
 
 template <class T>

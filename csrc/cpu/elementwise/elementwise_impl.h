@@ -53,6 +53,8 @@ inline Vec<float> activation_grad(Vec<float> g, Vec<float> s, Activation act) {
     // (1 - y)(1 + y) rather than 1 - y^2: near |y| = 1 the first factor is
     // exact, where 1 - y*y would cancel the rounding of y*y.
     case Activation::tanh: return g * (one - s) * (one + s);
+    case Activation::gelu_tanh: return g * vgelu_tanh_grad(s);
+    case Activation::silu: return g * vsilu_grad(s);
     case Activation::none: break;
   }
   return g;
@@ -64,6 +66,8 @@ inline double activation_grad_scalar(double g, double s, Activation act) {
     case Activation::gelu: return g * gelu_grad_scalar(s);
     case Activation::sigmoid: return g * s * (1.0 - s);
     case Activation::tanh: return g * (1.0 - s) * (1.0 + s);
+    case Activation::gelu_tanh: return g * gelu_tanh_grad_scalar(s);
+    case Activation::silu: return g * silu_grad_scalar(s);
     case Activation::none: break;
   }
   return g;
@@ -84,9 +88,26 @@ void activation_backward(const T* g, const T* saved, T* gx, std::int64_t n, Acti
   }
 }
 
+// y += x; reference: for (i < n) y[i] += x[i].
+template <class T>
+void add(T* y, const T* x, std::int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  std::int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    (V::load(y + i) + V::load(x + i)).store(y + i);
+    (V::load(y + i + W) + V::load(x + i + W)).store(y + i + W);
+  }
+  for (; i + W <= n; i += W) (V::load(y + i) + V::load(x + i)).store(y + i);
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    (V::load_partial(y + i, r) + V::load_partial(x + i, r)).store_partial(y + i, r);
+  }
+}
+
 template <class T>
 ElementwiseKernels<T> make_elementwise_kernels() {
-  return ElementwiseKernels<T>{&bias_activation_rows<T>, &sum<T>, &activation<T>, &activation_backward<T>};
+  return ElementwiseKernels<T>{&bias_activation_rows<T>, &sum<T>, &activation<T>, &activation_backward<T>, &add<T>};
 }
 
 }  // namespace PFN_ISA_NS

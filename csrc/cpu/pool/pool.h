@@ -18,6 +18,8 @@ struct PoolKernels {
   // Each call handles planes [p0, p1) of contiguous input/output planes.
   void (*max_forward)(const PoolGeometry& g, const T* x, T* y, std::int64_t* idx, std::int64_t p0, std::int64_t p1);
   void (*avg_forward)(const PoolGeometry& g, const T* x, T* y, std::int64_t p0, std::int64_t p1);
+  // y[p] = mean of the n elements of plane p, p in [p0, p1) (global average pooling).
+  void (*mean_planes)(const T* x, std::int64_t n, T* y, std::int64_t p0, std::int64_t p1);
 };
 
 template <class T>
@@ -36,6 +38,18 @@ template <class T>
 bool max_pool2d_backward(const PoolGeometry& g, const T* gy, const std::int64_t* idx, T* gx, int nthreads);
 template <class T>
 void avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads);
+
+// Adaptive pooling to g.OH x g.OW with torch's bins: output row i covers input
+// rows [floor(i*H/OH), ceil((i+1)*H/OH)), the same for columns (bins may
+// overlap); K*, S*, P* are unused. Max follows torch's rule (a strictly larger
+// value or any NaN takes the bin: the last NaN wins); its backward pass is
+// max_pool2d_backward. A 1x1 output is one vectorised sum per plane.
+template <class T>
+void adaptive_avg_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int nthreads);
+template <class T>
+void adaptive_max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, std::int64_t* idx, int nthreads);
+template <class T>
+void adaptive_avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads);
 
 }  // namespace cpu
 }  // namespace pyfastnn

@@ -7,8 +7,10 @@ namespace pyfastnn {
 namespace cpu {
 
 void pool_kernels_avx2(PoolKernels<float>* f32, PoolKernels<double>* f64) {
-  *f32 = PoolKernels<float>{&avx2::max_forward_generic<float>, &avx2::avg_forward_generic<float>};
-  *f64 = PoolKernels<double>{&avx2::max_forward_generic<double>, &avx2::avg_forward_generic<double>};
+  *f32 = PoolKernels<float>{&avx2::max_forward_generic<float>, &avx2::avg_forward_generic<float>,
+                              &avx2::mean_planes<float>};
+  *f64 = PoolKernels<double>{&avx2::max_forward_generic<double>, &avx2::avg_forward_generic<double>,
+                               &avx2::mean_planes<double>};
 }
 
 }  // namespace cpu

@@ -176,8 +176,9 @@ void avg_forward(const PoolGeometry& g, const float* x, float* y, std::int64_t p
 }  // namespace avx512
 
 void pool_kernels_avx512(PoolKernels<float>* f32, PoolKernels<double>* f64) {
-  *f32 = PoolKernels<float>{&avx512::max_forward, &avx512::avg_forward};
-  *f64 = PoolKernels<double>{&avx512::max_forward_generic<double>, &avx512::avg_forward_generic<double>};
+  *f32 = PoolKernels<float>{&avx512::max_forward, &avx512::avg_forward, &avx512::mean_planes<float>};
+  *f64 = PoolKernels<double>{&avx512::max_forward_generic<double>, &avx512::avg_forward_generic<double>,
+                             &avx512::mean_planes<double>};
 }
 
 }  // namespace cpu

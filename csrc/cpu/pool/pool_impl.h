@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "cpu/pool/pool.h"
+#include "cpu/vec/vec.h"
 
 namespace pyfastnn {
 namespace cpu {
@@ -93,6 +94,35 @@ void max_forward_generic(const PoolGeometry& g, const T* x, T* y, std::int64_t* 
       }
       for (; ox < g.OW; ++ox) max_one(g, xp, oy, ox, yp + oy * g.OW + ox, ip + oy * g.OW + ox);
     }
+  }
+}
+
+// Plane means: two vector accumulators, a masked tail, and the lanes added as
+// a tree (the short planes of a ResNet head, 7x7, are mostly reduction).
+// reference: s = 0; for (i < n) s += x[i]; y = s / n
+template <class T>
+void mean_planes(const T* x, std::int64_t n, T* y, std::int64_t p0, std::int64_t p1) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  const T count = static_cast<T>(n);
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const T* xp = x + p * n;
+    V a0 = V::zero(), a1 = V::zero();
+    std::int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      a0 = a0 + V::load(xp + i);
+      a1 = a1 + V::load(xp + i + W);
+    }
+    if (i + W <= n) {
+      a0 = a0 + V::load(xp + i);
+      i += W;
+    }
+    if (i < n) a1 = a1 + V::load_partial(xp + i, static_cast<int>(n - i));
+    alignas(64) T t[W];
+    (a0 + a1).store(t);
+    for (int w = W / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; ++j) t[j] += t[j + w];
+    y[p] = t[0] / count;
   }
 }
 

@@ -93,6 +93,58 @@ inline Vec<float> vgelu_grad(Vec<float> x) {
   return V::fma(x, density, vphi(x));
 }
 
+// sigmoid(z) and sigmoid(-z) = 1 - sigmoid(z), both without cancellation:
+// with t = e^{-|z|} <= 1 (never inf), 1 / (1 + t) and t / (1 + t) are the pair.
+inline void vsigmoid_pair(Vec<float> z, Vec<float>* s, Vec<float>* one_minus_s) {
+  using V = Vec<float>;
+  const V t = vexp(V::zero() - V::abs(z));
+  const V r = V::broadcast(1.0f) / (V::broadcast(1.0f) + t);
+  const V big = r, small = t * r;
+  *s = V::select_lt(z, V::zero(), small, big);
+  *one_minus_s = V::select_lt(z, V::zero(), big, small);
+}
+
+// gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), torch's
+// GELU(approximate='tanh'). 0.5 (1 + tanh u) = sigmoid(2u), computed as such so
+// the left tail does not cancel to 0.
+constexpr float kGeluTanhBeta = 0.7978845608028654f;  // sqrt(2 / pi)
+constexpr float kGeluTanhKappa = 0.044715f;
+inline Vec<float> vgelu_tanh(Vec<float> x) {
+  using V = Vec<float>;
+  const V u = V::broadcast(2.0f * kGeluTanhBeta) * V::fma(V::broadcast(kGeluTanhKappa) * x, x * x, x);
+  V s, s_neg;
+  vsigmoid_pair(u, &s, &s_neg);
+  return x * s;
+}
+
+// d/dx = s + x * 2 s (1 - s) * u'(x) with s = sigmoid(2u), u' = sqrt(2/pi) (1 + 3 kappa x^2).
+// x is clamped to +-1e4 in the second term only: past that s (1 - s) is exactly
+// 0 and the clamp keeps x^3 from overflowing into 0 * inf (NaN still passes).
+inline Vec<float> vgelu_tanh_grad(Vec<float> x) {
+  using V = Vec<float>;
+  const V u = V::broadcast(2.0f * kGeluTanhBeta) * V::fma(V::broadcast(kGeluTanhKappa) * x, x * x, x);
+  V s, s_neg;
+  vsigmoid_pair(u, &s, &s_neg);
+  const V xc = V::min(V::broadcast(1e4f), V::max(V::broadcast(-1e4f), x));
+  const V du = V::broadcast(2.0f * kGeluTanhBeta) * V::fma(V::broadcast(3.0f * kGeluTanhKappa) * xc, xc, V::broadcast(1.0f));
+  return V::fma(xc * du, s * s_neg, s);
+}
+
+// silu(x) = x * sigmoid(x); silu'(x) = s (1 + x (1 - s)), torch's formula.
+inline Vec<float> vsilu(Vec<float> x) {
+  using V = Vec<float>;
+  V s, s_neg;
+  vsigmoid_pair(x, &s, &s_neg);
+  return x * s;
+}
+
+inline Vec<float> vsilu_grad(Vec<float> x) {
+  using V = Vec<float>;
+  V s, s_neg;
+  vsigmoid_pair(x, &s, &s_neg);
+  return s * V::fma(x, s_neg, V::broadcast(1.0f));
+}
+
 template <class V>
 inline V apply_activation(V x, Activation act);
 
@@ -103,6 +155,8 @@ inline Vec<float> apply_activation(Vec<float> x, Activation act) {
     case Activation::gelu: return vgelu(x);
     case Activation::sigmoid: return vsigmoid(x);
     case Activation::tanh: return vtanh(x);
+    case Activation::gelu_tanh: return vgelu_tanh(x);
+    case Activation::silu: return vsilu(x);
     case Activation::none: break;
   }
   return x;
@@ -112,12 +166,48 @@ inline double gelu_grad_scalar(double x) {
   return 0.5 * std::erfc(-x * 0.70710678118654752440) + x * 0.39894228040143267794 * std::exp(-0.5 * x * x);
 }
 
+// The double twins of vsigmoid_pair, vgelu_tanh(_grad) and vsilu(_grad).
+inline void sigmoid_pair_scalar(double z, double* s, double* one_minus_s) {
+  const double t = std::exp(-std::fabs(z));
+  const double r = 1.0 / (1.0 + t);
+  *s = z < 0.0 ? t * r : r;
+  *one_minus_s = z < 0.0 ? r : t * r;
+}
+
+inline double gelu_tanh_u2(double x) {  // 2u
+  return 2.0 * 0.79788456080286535588 * (0.044715 * x * (x * x) + x);
+}
+
+inline double gelu_tanh_grad_scalar(double x) {
+  double s, s_neg;
+  sigmoid_pair_scalar(gelu_tanh_u2(x), &s, &s_neg);
+  const double xc = x < -1e4 ? -1e4 : (x > 1e4 ? 1e4 : x);  // keeps NaN
+  const double du = 2.0 * 0.79788456080286535588 * (3.0 * 0.044715 * xc * xc + 1.0);
+  return xc * du * (s * s_neg) + s;
+}
+
+inline double silu_grad_scalar(double x) {
+  double s, s_neg;
+  sigmoid_pair_scalar(x, &s, &s_neg);
+  return s * (x * s_neg + 1.0);
+}
+
 inline double activation_scalar(double x, Activation act) {
   switch (act) {
     case Activation::relu: return x > 0.0 || x != x ? x : 0.0;
     case Activation::gelu: return 0.5 * x * std::erfc(-x * 0.70710678118654752440);
     case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
     case Activation::tanh: return std::tanh(x);
+    case Activation::gelu_tanh: {
+      double s, s_neg;
+      sigmoid_pair_scalar(gelu_tanh_u2(x), &s, &s_neg);
+      return x * s;
+    }
+    case Activation::silu: {
+      double s, s_neg;
+      sigmoid_pair_scalar(x, &s, &s_neg);
+      return x * s;
+    }
     case Activation::none: break;
   }
   return x;

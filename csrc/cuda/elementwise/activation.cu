@@ -7,6 +7,7 @@
 // relu'(x) = x > 0 (NaN gives 0), gelu is x * Phi(x) from erfc, sigmoid
 // saturates to exactly 0 at -inf, tanh' and sigmoid' take the saved output.
 #include "cuda/elementwise/elementwise.h"
+#include "cuda/activation/activate.cuh"
 #include "cuda/elementwise/launch.cuh"
 
 #include <type_traits>
@@ -16,7 +17,7 @@ namespace cuda {
 
 namespace {
 
-constexpr int kRelu = 1, kGelu = 2, kSigmoid = 3, kTanh = 4;
+constexpr int kRelu = 1, kGelu = 2, kSigmoid = 3, kTanh = 4, kGeluTanh = 5, kSilu = 6;
 
 template <int Act>
 __device__ __forceinline__ float act_forward(float v) {
@@ -24,10 +25,12 @@ __device__ __forceinline__ float act_forward(float v) {
   if constexpr (Act == kGelu) return 0.5f * v * erfcf(-v * 0.70710678118654752f);
   if constexpr (Act == kSigmoid) return 1.f / (1.f + expf(-v));
   if constexpr (Act == kTanh) return tanhf(v);
+  if constexpr (Act == kGeluTanh) return gelu_tanh_forward(v);
+  if constexpr (Act == kSilu) return silu_forward(v);
   return v;
 }
 
-// g * act'(.) from the saved value s (x for relu/gelu, y for sigmoid/tanh).
+// g * act'(.) from the saved value s (y for sigmoid/tanh, x for the others).
 template <int Act>
 __device__ __forceinline__ float act_backward(float g, float s) {
   if constexpr (Act == kRelu) return s > 0.f ? g : 0.f;
@@ -39,6 +42,8 @@ __device__ __forceinline__ float act_backward(float g, float s) {
   if constexpr (Act == kSigmoid) return g * s * (1.f - s);
   // (1 - y)(1 + y): exact first factor near |y| = 1, where 1 - y*y cancels.
   if constexpr (Act == kTanh) return g * (1.f - s) * (1.f + s);
+  if constexpr (Act == kGeluTanh) return g * gelu_tanh_grad(s);
+  if constexpr (Act == kSilu) return g * silu_grad(s);
   return g;
 }
 
@@ -107,6 +112,8 @@ cudaError_t dispatch(StorageType dtype, int act, F&& f) {
       case kGelu: f(zero, std::integral_constant<int, kGelu>{}); return cudaSuccess;
       case kSigmoid: f(zero, std::integral_constant<int, kSigmoid>{}); return cudaSuccess;
       case kTanh: f(zero, std::integral_constant<int, kTanh>{}); return cudaSuccess;
+      case kGeluTanh: f(zero, std::integral_constant<int, kGeluTanh>{}); return cudaSuccess;
+      case kSilu: f(zero, std::integral_constant<int, kSilu>{}); return cudaSuccess;
       default: return cudaErrorInvalidValue;
     }
   };

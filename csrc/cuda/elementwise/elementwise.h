@@ -12,12 +12,12 @@ namespace cuda {
 // Storage dtypes of the activation and softmax kernels (math is float32).
 enum class StorageType : int { f32 = 0, f16 = 1 };
 
-// act: 1 relu, 2 gelu (erf form), 3 sigmoid, 4 tanh (pyfastnn::Activation).
+// act: 1 relu, 2 gelu (erf form), 3 sigmoid, 4 tanh, 5 gelu_tanh, 6 silu (pyfastnn::Activation).
 // y = act(x); x and y must not overlap.
 cudaError_t activation_forward(const void* x, void* y, std::int64_t n, int act, StorageType dtype,
                                cudaStream_t stream);
 
-// gx = grad_y * act'(.) where saved is x for relu/gelu and y for sigmoid/tanh.
+// gx = grad_y * act'(.) where saved is y for sigmoid/tanh and x for the others.
 cudaError_t activation_backward(const void* grad_y, const void* saved, void* gx, std::int64_t n, int act,
                                 StorageType dtype, cudaStream_t stream);
 
