@@ -1335,7 +1335,7 @@ class Tensor:
         xp = self._xp()
         if A.ndim == 0:
             return _result(A.copy(), (self,), lambda g: (g,), "CumsumBackward0")
-        native = isinstance(A, np.ndarray) and A.dtype in _ACT_DTYPES and hasattr(ops, "cumsum")
+        native = isinstance(A, np.ndarray) and (A.dtype in _ACT_DTYPES or A.dtype == np.int64)
         out = ops.cumsum(A, axis) if native else xp.cumsum(A, axis=axis)
 
         def back(g):
@@ -1834,16 +1834,22 @@ class Tensor:
         src = self._array.shape
 
         def back(g):
+            flat = I.reshape(-1).astype(np.int64, copy=False)
+            if isinstance(g, np.ndarray) and g.dtype in _ACT_DTYPES:
+                # rows of the moved-to-front gradient added at their indices: the embedding backward kernel
+                moved = np.ascontiguousarray(np.moveaxis(g, d, 0)).reshape(len(flat), -1)
+                n = src[d] if len(src) else 1
+                summed = ops.embedding_backward(moved, flat, n).reshape((n,) + tuple(np.delete(src, d)))
+                return (np.moveaxis(summed, 0, d),)
             full = xp.zeros(src, g.dtype)
-            moved = xp.moveaxis(full, d, 0)
-            xp.add.at(moved, I.reshape(-1), xp.moveaxis(g, d, 0))
+            xp.add.at(xp.moveaxis(full, d, 0), flat, xp.moveaxis(g, d, 0))
             return (full,)
         return _result(out, (self,), back, "IndexSelectBackward0")
 
     def _native_index_select(self, d, I):
-        if d == 0 and self.ndim == 2 and isinstance(self._array, np.ndarray) and hasattr(ops, "index_select") \
-                and self._array.dtype in _ACT_DTYPES:
-            return ops.index_select(self._array, 0, I.reshape(-1).astype(np.int64, copy=False))
+        if isinstance(self._array, np.ndarray) and self.ndim and (self._array.dtype in _ACT_DTYPES or
+                                                                   self._array.dtype == np.int64):
+            return ops.index_select(self._array, d, I.reshape(-1).astype(np.int64, copy=False))
         return None
 
     def gather(self, dim, index):
@@ -1866,11 +1872,17 @@ class Tensor:
         xp = self._xp()
         lead = tuple(slice(0, s) for s in I.shape)
         lead = lead[:d] + (slice(None),) + lead[d + 1:]
-        view = self._array[lead]
-        out = xp.take_along_axis(view, I, axis=d) if self.ndim else self._array.copy()
+        native = isinstance(self._array, np.ndarray) and self.ndim and self._array.dtype in _ACT_DTYPES
+        I64 = I.astype(np.int64, copy=False)
+        if native:
+            out = ops.gather(self._array, d, I64)
+        else:
+            out = xp.take_along_axis(self._array[lead], I, axis=d) if self.ndim else self._array.copy()
         src = self._array.shape
 
         def back(g):
+            if native and g.dtype in _ACT_DTYPES:
+                return (ops.scatter_add(src, d, I64, g),)
             full = xp.zeros(src, g.dtype)
             _scatter_add_into(full[lead], d, I, g, xp)
             return (full,)
@@ -2644,8 +2656,7 @@ def _array_of(x):
 
 def _erf(xp, a):
     if xp is np:
-        import math as _m
-        return np.vectorize(_m.erf, otypes=[a.dtype])(a) if a.size < 64 else _erf_vec(a)
+        return _erf_vec(a)
     return xp.erf(a) if hasattr(xp, "erf") else _erf_vec(a)
 
 
@@ -2862,14 +2873,10 @@ def _scatter_add_into(target, d, I, values, xp):
     if target.ndim == 0:
         target[...] += values
         return
-    native = getattr(ops, "scatter_add", None)
-    if native is not None and isinstance(target, np.ndarray) and target.dtype in _ACT_DTYPES and \
-            target.flags.c_contiguous:
-        try:
-            native(target, d, I.astype(np.int64, copy=False), values.astype(target.dtype, copy=False))
-            return
-        except TypeError:
-            pass
+    if isinstance(target, np.ndarray) and target.dtype in _ACT_DTYPES:
+        target[...] = ops.scatter_add(target, d, I.astype(np.int64, copy=False), values.astype(target.dtype,
+                                                                                              copy=False))
+        return
     xp.add.at(target, _scatter_index(target, d, I, xp), values)
 
 
@@ -2916,7 +2923,7 @@ def gelu(x, approximate="none"):
     x = _as_tensor_arg(x, "gelu")
     X = x._array
     if approximate == "tanh":
-        if _native(X) and hasattr(ops, "gelu_tanh"):
+        if _native(X):
             return _result(ops.gelu_tanh(X), (x,), lambda g: (ops.gelu_tanh_backward(g, X),), "GeluBackward0",
                            saved=(x,))
         xp = x._xp()
@@ -3283,9 +3290,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     xp = x._xp()
     if x.ndim == 0:
         return topk_result(x.clone(), _wrap(xp.zeros((), np.int64)))
-    native = getattr(ops, "topk", None)
-    if native is not None and isinstance(A, np.ndarray) and A.dtype in _ACT_DTYPES:
-        vals, idx = native(A, int(k), axis, bool(largest), bool(sorted))
+    if isinstance(A, np.ndarray) and (A.dtype in _ACT_DTYPES or A.dtype == np.int64):
+        vals, idx = ops.topk(A, int(k), axis, bool(largest), bool(sorted))
     else:
         moved = xp.moveaxis(A, axis, -1)
         key = xp.where(xp.isnan(moved), xp.inf, moved) if moved.dtype.kind == "f" else moved
@@ -3310,9 +3316,8 @@ def sort(input, dim=-1, descending=False, stable=False):
     xp = x._xp()
     if x.ndim == 0:
         return sort_result(x.clone(), _wrap(xp.zeros((), np.int64)))
-    native = getattr(ops, "sort", None)
-    if native is not None and isinstance(A, np.ndarray) and A.dtype in _ACT_DTYPES:
-        vals, idx = native(A, axis, bool(descending))
+    if isinstance(A, np.ndarray) and (A.dtype in _ACT_DTYPES or A.dtype == np.int64):
+        vals, idx = ops.sort(A, axis, bool(descending))
     else:
         if descending:
             key = xp.where(xp.isnan(A), -xp.inf, A) if A.dtype.kind == "f" else A

@@ -415,15 +415,13 @@ def adaptive_avg_pool2d(input, output_size):
     oh, ow = _output_size(output_size, x.shape, 2, "adaptive_avg_pool2d")
     X = x._array
     H, W = X.shape[-2:]
-    if (oh, ow) == (1, 1):
-        return x.mean(dim=(-2, -1), keepdim=True)
-    if H % oh == 0 and W % ow == 0:
-        lead = X.shape[:-2]
-        return x.reshape(lead + (oh, H // oh, ow, W // ow)).mean(dim=(-3, -1))
-    if hasattr(ops, "adaptive_avg_pool2d") and X.dtype in (np.float32, np.float64):
+    if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
         shape = X.shape
         Y = ops.adaptive_avg_pool2d(X, (oh, ow))
-        return _result(Y, (x,), lambda g: (ops.adaptive_avg_pool2d_backward(g, shape),), "AdaptiveAvgPool2DBackward0")
+        return _result(Y, (x,), lambda g: (ops.adaptive_avg_pool2d_backward(g, shape),),
+                       "AdaptiveAvgPool2DBackward0")
+    if (oh, ow) == (1, 1):
+        return x.mean(dim=(-2, -1), keepdim=True)
     rs, re = _adaptive_bins(H, oh)
     cs, ce = _adaptive_bins(W, ow)
     rows = [x[..., a:b, :].mean(dim=-2, keepdim=True) for a, b in zip(rs, re)]
@@ -444,26 +442,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         raise ValueError(f"adaptive_max_pool2d: expected 3-D or 4-D input, got shape {tuple(x.shape)}")
     oh, ow = _output_size(output_size, x.shape, 2, "adaptive_max_pool2d")
     X = x._array
-    H, W = X.shape[-2:]
-    rs, re = _adaptive_bins(H, oh)
-    cs, ce = _adaptive_bins(W, ow)
-    xp = _device.array_module(X)
-    Y = xp.empty(X.shape[:-2] + (oh, ow), X.dtype)
-    idx = xp.empty(X.shape[:-2] + (oh, ow), np.int64)
-    for i, (a, b) in enumerate(zip(rs, re)):
-        for j, (c, d) in enumerate(zip(cs, ce)):
-            win = X[..., a:b, c:d].reshape(X.shape[:-2] + (-1,))
-            k = win.argmax(axis=-1)
-            Y[..., i, j] = xp.take_along_axis(win, k[..., None], -1)[..., 0]
-            idx[..., i, j] = (a + k // (d - c)) * W + c + k % (d - c)
+    if not (isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)):
+        raise NotImplementedError(f"adaptive_max_pool2d: float32/float64 CPU tensors only, got {x.dtype} on "
+                                  f"{x.device}")
     shape = X.shape
+    Y, idx = ops.adaptive_max_pool2d(X, (oh, ow))
 
     def back(g):
-        full = xp.zeros(shape[:-2] + (H * W,), g.dtype)
-        flat_idx = idx.reshape(shape[:-2] + (-1,))
-        np.add.at(full.reshape(-1, H * W), (np.arange(full.size // (H * W))[:, None],
-                                            flat_idx.reshape(-1, oh * ow)), g.reshape(-1, oh * ow))
-        return (full.reshape(shape),)
+        return (ops.adaptive_max_pool2d_backward(g, idx, shape),)
     out = _result(Y, (x,), back, "AdaptiveMaxPool2DBackward0")
     return (out, _wrap(idx)) if return_indices else out
 
@@ -525,7 +511,7 @@ def _elementwise(x, fn, grad, name, inplace=False):
 def silu(input, inplace=False):
     x = _req(input, "silu")
     X = x._array
-    if not inplace and hasattr(ops, "silu") and X.dtype in (np.float32, np.float64):
+    if not inplace and X.dtype in (np.float32, np.float64):
         return _result(ops.silu(X), (x,), lambda g: (ops.silu_backward(g, X),), "SiluBackward0", saved=(x,))
 
     def fn(xp, a):
@@ -789,7 +775,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             raise ShapeError(f"group_norm: expected {name} to be a vector of size equal to the number of channels "
                                f"in input, but got {name} of shape {list(p.shape)} and input of shape {list(X.shape)}")
     G = int(num_groups)
-    if hasattr(ops, "group_norm") and X.dtype in (np.float32, np.float64) and isinstance(X, np.ndarray):
+    if X.dtype in (np.float32, np.float64) and isinstance(X, np.ndarray):
         Y, mean, rstd = ops.group_norm(X, G, _data(weight), _data(bias), eps)
 
         def native_back(g):
@@ -931,7 +917,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         weight._counter[0] += 1
     if sparse:
         raise NotImplementedError("embedding: sparse=True gradients are not supported; use sparse=False")
-    native = hasattr(ops, "embedding") and isinstance(W, np.ndarray) and W.dtype in (np.float32, np.float64)
+    native = isinstance(W, np.ndarray) and W.dtype in (np.float32, np.float64)
     if native:
         out = ops.embedding(W, idx.astype(np.int64, copy=False), padding_idx)
     else:
