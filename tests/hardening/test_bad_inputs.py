@@ -554,6 +554,16 @@ CASES = [
     ("keras-LSTM-units", lambda: klayers.LSTM(0), ValueError, ["LSTM", "'units'"]),
     ("keras-Activation", lambda: klayers.Activation("swish7"), ValueError, ["Activation", "swish7"]),
     ("keras-Flatten-none", lambda: klayers.Flatten()(None), TypeError, ["Flatten", "'input'", "None"]),
+    ("keras-Lambda-function", lambda: klayers.Lambda("not callable"), TypeError, ["Lambda", "'function'"]),
+    *[(f"keras-{name}-one-input", lambda name=name: getattr(klayers, name)()([np.zeros((2, 3), np.float32)]),
+       ValueError, [name, "at least 2 inputs"])
+      for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")],
+    *[(f"keras-{name}-not-a-list", lambda name=name: getattr(klayers, name)(np.zeros((2, 3), np.float32)),
+       ValueError, [name, "list of"])
+      for name in ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate")],
+    ("keras-Dot-three", lambda: klayers.Dot(1)([np.zeros((2, 3), np.float32)] * 3), ValueError, ["Dot", "2 inputs"]),
+    ("keras-dot-three", lambda: klayers.dot([np.zeros((2, 3), np.float32)] * 3, axes=1), ValueError,
+     ["Dot", "2 inputs"]),
     ("keras-Attention-inputs", lambda: klayers.Attention()([f32(2, 3, 4)]), ValueError, ["Attention", "inputs"]),
     ("keras-Attention-none", lambda: klayers.Attention()([f32(2, 3, 4), None]), TypeError,
      ["Attention", "'value'", "None"]),

@@ -1,177 +1,23 @@
-"""Keras layers over pyfastnn.nn: Keras's names, arguments, initializers and
-weight layouts; the kernels are pyfastnn's (no op implemented twice).
-
-Shapes here follow Keras: they leave out the batch dimension, and images are
-channels_last (H, W, C). Inside a model, image tensors travel as NCHW, the
-kernels' layout: the model transposes once where images come in and once
-where they leave (Flatten, or the model's output), never per layer.
-"""
+"""Keras's core layers over pyfastnn.nn: Keras's names, arguments, initializers and weight layouts; the kernels
+are pyfastnn's (no op implemented twice)."""
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
-from .. import nn
-from ..nn import functional as F
-from ..nn import init
-from ..tensor import Tensor
+from ... import nn
+from ...nn import functional as F
+from ...nn import init
+from ...tensor import Tensor
+from .base import Layer
+from .base import activation_name as _activation_name
+from .base import apply_activation as _apply_activation
+from .base import check_positive as _check_positive
+from .base import glorot as _glorot
+from .base import setter as _setter
 
-__all__ = ["Layer", "InputLayer", "Input", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten",
-           "Dropout", "Activation", "LSTM", "Embedding", "Attention", "MultiHeadAttention", "LayerNormalization",
-           "BatchNormalization", "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
-
-_name_counts: dict = {}
-
-
-def _auto_name(cls_name):
-    base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls_name).lower()
-    base = {"conv2_d": "conv2d", "max_pooling2_d": "max_pooling2d", "average_pooling2_d": "average_pooling2d",
-            "global_average_pooling1_d": "global_average_pooling1d",
-            "global_average_pooling2_d": "global_average_pooling2d"}.get(base, base)
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
-
-_ACTIVATIONS = {None: None, "linear": None, "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu",
-                "softmax": "softmax"}
-
-
-def _activation_name(owner, activation):
-    if callable(activation) and not isinstance(activation, str):
-        return activation
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {activation!r}; expected one of "
-                         f"{sorted(k for k in _ACTIVATIONS if k)}")
-    return _ACTIVATIONS[activation]
-
-
-def _apply_activation(x, act):
-    if act is None:
-        return x
-    if callable(act):
-        return act(x)
-    if act == "softmax":
-        return F.softmax(x, -1)
-    return getattr(F, act)(x)
-
-
-def _check_positive(owner, **values):
-    """Each value a positive int (or a tuple/list of them, for sizes and strides); else a ValueError naming it."""
-    for name, v in values.items():
-        items = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-        if not items or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e <= 0 for e in items):
-            raise ValueError(f"{owner}: argument '{name}' must be a positive int (or a tuple of them), got {v!r}")
-
-
-def _glorot(w, fan_in, fan_out):
-    bound = np.sqrt(6.0 / (fan_in + fan_out))
-    init.uniform_(w, -bound, bound)
-
-
-class Layer(nn.Module):
-    """A Keras layer: built lazily from the first input shape (batch dim left out)."""
-
-    def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, **kwargs):
-        super().__init__()
-        input_dim = kwargs.pop("input_dim", None)
-        if input_shape is None and input_dim is not None:
-            input_shape = (input_dim,)
-        if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")
-        self.name = name or _auto_name(type(self).__name__)
-        self.built = False
-        self.trainable = trainable
-        self._input_shape = tuple(input_shape) if input_shape is not None else None
-        self.output_shape = None
-
-    def build(self, input_shape):
-        self.built = True
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def _ensure_built(self, input_shape):
-        if not self.built:
-            self.build(tuple(input_shape))
-            self.built = True
-            if not self.trainable:
-                self.requires_grad_(False)
-        self.output_shape = self.compute_output_shape(tuple(input_shape))
-        return self.output_shape
-
-    def call(self, x, training=False):
-        if hasattr(self, "call_nchw"):      # an image layer called on its own: (N, H, W, C) in and out
-            if x.ndim != 4:
-                raise ValueError(f"{type(self).__name__} '{self.name}': expected input (batch, H, W, C), got shape "
-                                 f"{x.shape}")
-            y = self.call_nchw(x.permute(0, 3, 1, 2).contiguous(), training)
-            return y.permute(0, 2, 3, 1) if y.ndim == 4 else y
-        raise NotImplementedError(f"{type(self).__name__}: call() is not implemented")
-
-    def forward(self, x, training=None):
-        x = F._req(x, type(self).__name__)
-        self._ensure_built(x.shape[1:])
-        return self.call(x, self.training if training is None else training)
-
-    def __call__(self, x, training=None):
-        return self.forward(x, training)
-
-    # weights in Keras's layouts
-    def _keras_weights(self):
-        """(getter, setter) pairs, one per Keras weight, in Keras's order."""
-        return []
-
-    @property
-    def weights(self):
-        return [get() for get, _ in self._keras_weights()] if self.built else []
-
-    def get_weights(self):
-        return [np.array(w, copy=True) for w in self.weights]
-
-    def set_weights(self, weights):
-        pairs = self._keras_weights() if self.built else []
-        weights = list(weights)
-        if len(weights) != len(pairs):
-            unbuilt = "" if self.built else " (the layer is not built yet: call it on data or give input_shape)"
-            raise ValueError(f"{type(self).__name__} '{self.name}': set_weights expects {len(pairs)} arrays "
-                             f"(shapes {[tuple(g().shape) for g, _ in pairs]}), got {len(weights)}{unbuilt}")
-        for i, ((get, put), w) in enumerate(zip(pairs, weights)):
-            w = np.asarray(w)
-            want = tuple(get().shape)
-            if tuple(w.shape) != want:
-                raise ValueError(f"{type(self).__name__} '{self.name}': weight {i} must have shape {want}, "
-                                 f"got {tuple(w.shape)}")
-            put(w)
-
-    def count_params(self):
-        return int(sum(np.prod(w.shape) for w in self.weights))
-
-    def extra_repr(self):
-        return f"name={self.name!r}"
-
-
-def _setter(param, transform=lambda w: w):
-    def put(w):
-        param._array[...] = transform(w).astype(param._array.dtype)
-    return put
-
-
-class InputLayer(Layer):
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None):
-        super().__init__(name=name)
-        self._input_shape = tuple(shape if shape is not None else input_shape)
-
-    def call(self, x, training=False):
-        return x
-
-
-def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """A placeholder that fixes the input shape of a Sequential (shape without the batch dim)."""
-    if shape is None:
-        raise ValueError("Input: argument 'shape' is required, e.g. Input(shape=(28, 28, 1))")
-    return InputLayer(shape=shape, name=name)
+__all__ = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation", "LSTM",
+           "Embedding", "Attention", "MultiHeadAttention", "LayerNormalization", "BatchNormalization",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
 
 
 class Dense(Layer):
@@ -352,6 +198,8 @@ class Flatten(Layer):
 
 
 class Dropout(Layer):
+    layout_agnostic = True      # elementwise: NCHW or channels_last alike
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:
@@ -366,6 +214,8 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = _activation_name("Activation", activation)
+        # elementwise on either layout, except softmax-like activations (over the last, channels_last, axis)
+        self.layout_agnostic = self.activation not in ("softmax", "log_softmax") and not callable(self.activation)
 
     def call(self, x, training=False):
         return _apply_activation(x, self.activation)
@@ -589,7 +439,9 @@ class LayerNormalization(Layer):
 
 
 class BatchNormalization(Layer):
-    """Normalizes the last axis (channels_last); momentum as Keras counts it (0.99)."""
+    """Normalizes the last axis (channels_last); momentum as Keras counts it (0.99). A frozen layer
+    (trainable=False) runs in inference mode, on its moving statistics, as Keras's does."""
+    _keras_non_trainable = 2
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
@@ -603,7 +455,8 @@ class BatchNormalization(Layer):
     def _bn(self, x4, training):
         bn = self.bn
         return F.batch_norm(x4, bn.running_mean, bn.running_var, bn.weight if self.scale else None,
-                            bn.bias if self.center else None, bool(training), bn.momentum, bn.eps)
+                            bn.bias if self.center else None, bool(training) and self._trainable, bn.momentum,
+                            bn.eps)
 
     def call_nchw(self, x, training=False):
         return self._bn(x, training)
@@ -622,11 +475,6 @@ class BatchNormalization(Layer):
             out.append((lambda: bn.weight._array, _setter(bn.weight)))
         if self.center:
             out.append((lambda: bn.bias._array, _setter(bn.bias)))
-
-        def put(name):
-            def f(a):
-                bn._buffers[name][...] = a
-            return f
-        out.append((lambda: bn.running_mean, put("running_mean")))
-        out.append((lambda: bn.running_var, put("running_var")))
+        out.append((lambda: bn.running_mean._array, _setter(bn.running_mean)))
+        out.append((lambda: bn.running_var._array, _setter(bn.running_var)))
         return out
