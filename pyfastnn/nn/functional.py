@@ -291,24 +291,21 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ow = _conv_transpose_output(X.shape[3], W.shape[3], st[1], pd[1], op[1], dl[1])
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"conv_transpose2d: the output size ({oh}, {ow}) is too small")
-    # the equivalent convolution's weight: (out_c, C/groups, kh, kw), i.e. W seen per group with in/out swapped
-    Wg = W.reshape(groups, C // groups, W.shape[1], W.shape[2], W.shape[3]).transpose(0, 2, 1, 3, 4) \
-        .reshape(out_c, C // groups, W.shape[2], W.shape[3])
-    Wg = np.ascontiguousarray(Wg) if isinstance(Wg, np.ndarray) else Wg.copy()
+    # torch's transposed weight (C, out_c/groups, kh, kw) is exactly the weight of the convolution that maps
+    # out_c channels back to C, so the transposed convolution is that convolution's input gradient
     shape = (N, out_c, oh, ow)
     xp = _device.array_module(X)
-    dummy = xp.empty(shape, X.dtype)
-    Y, _, _ = ops.conv2d_backward(X, dummy, Wg, st, pd, dl, groups, need_grad_x=True, need_grad_w=False)
+    template = xp.empty(shape, X.dtype)
+    Y, _, _ = ops.conv2d_backward(X, template, W, st, pd, dl, groups, need_grad_x=True, need_grad_w=False)
     if bias is not None:
         Y = Y + bias._array.reshape(1, -1, 1, 1)
 
     def back(g):
-        gx = ops.conv2d(g, Wg, None, st, pd, dl, groups) if x.requires_grad else None
+        g = g[None] if unbatched else g
+        gx = ops.conv2d(g, W, None, st, pd, dl, groups) if x.requires_grad else None
         gw = None
         if w.requires_grad:
-            _, gwg, _ = ops.conv2d_backward(X, g, Wg, st, pd, dl, groups, need_grad_x=False, need_grad_w=True)
-            gw = gwg.reshape(groups, W.shape[1], C // groups, W.shape[2], W.shape[3]).transpose(0, 2, 1, 3, 4) \
-                .reshape(W.shape)
+            _, gw, _ = ops.conv2d_backward(X, g, W, st, pd, dl, groups, need_grad_x=False, need_grad_w=True)
         gb = g.sum(axis=(0, 2, 3)) if _needs(bias) else None
         return (gx[0] if unbatched and gx is not None else gx), gw, gb
     return _result(Y[0] if unbatched else Y, (x, w, bias), back, "ConvolutionBackward0", saved=(x, w))
@@ -325,32 +322,127 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # ------------------------------------------------------------------ pooling
-def _no_pool_extras(where, dilation, ceil_mode):
-    if _tuple(dilation, 2, where, "dilation") != (1, 1):
-        raise NotImplementedError(f"{where}: dilation other than 1 is not supported")
-    if ceil_mode:
-        raise NotImplementedError(f"{where}: ceil_mode=True is not supported")
+def _pool_geometry(where, shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """Output size and the padded extent of each spatial dim, by torch's rule: with ceil_mode the last
+    window may run past the right padding but must start inside the input or the left padding."""
+    k = _tuple(kernel_size, 2, where, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _tuple(stride, 2, where,
+                                                                                              "stride")
+    p = _tuple(padding, 2, where, "padding")
+    d = _tuple(dilation, 2, where, "dilation")
+    if min(k) <= 0 or min(s) <= 0 or min(d) <= 0 or min(p) < 0:
+        raise ValueError(f"{where}: kernel_size, stride and dilation must be positive and padding non-negative, "
+                         f"got kernel_size={kernel_size!r}, stride={stride!r}, padding={padding!r}, "
+                         f"dilation={dilation!r}")
+    if any(2 * p_ > k_ for p_, k_ in zip(p, k)):
+        raise ValueError(f"{where}: padding ({padding!r}) should be at most half of kernel_size ({kernel_size!r})")
+    if len(shape) not in (3, 4):
+        raise ValueError(f"{where}: expected 3-D or 4-D input, got shape {tuple(shape)}")
+    outs, extents = [], []
+    for size, k_, s_, p_, d_ in zip(shape[-2:], k, s, p, d):
+        span = d_ * (k_ - 1) + 1
+        room = size + 2 * p_ - span
+        if room < 0:
+            raise ValueError(f"{where}: the input ({tuple(shape)}) is smaller than the window {k!r} "
+                             f"(dilation {d!r}, padding {p!r})")
+        out = (-(-room // s_) if ceil_mode else room // s_) + 1
+        if ceil_mode and (out - 1) * s_ >= size + p_:
+            out -= 1
+        outs.append(out)
+        extents.append(max(size + 2 * p_, (out - 1) * s_ + span))
+    return k, s, p, d, tuple(outs), tuple(extents)
+
+
+def _pad_planes(X, p, extents, value):
+    """X padded on the last two dims: p before, up to `extents` after, with `value`."""
+    xp = _device.array_module(X)
+    H, W = X.shape[-2:]
+    out = xp.full(X.shape[:-2] + tuple(extents), value, X.dtype)
+    out[..., p[0]:p[0] + H, p[1]:p[1] + W] = X
+    return out
+
+
+def _max_pool_general(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Max pooling with dilation or ceil_mode: the input padded with -inf to the extent the windows need,
+    then the native kernel (dilation 1) or a strided window view; indices point into the unpadded input."""
+    X = x._array
+    shape = X.shape
+    k, s, p, d, (oh, ow), extents = _pool_geometry("max_pool2d", shape, kernel_size, stride, padding, dilation,
+                                                   ceil_mode)
+    Xp = _pad_planes(X, p, extents, -np.inf if X.dtype.kind == "f" else np.iinfo(X.dtype).min)
+    xp = _device.array_module(X)
+    Wp = extents[1]
+    if d == (1, 1):
+        Y, flat = ops.max_pool2d(Xp, k, s, 0)
+        Y, flat = Y[..., :oh, :ow], flat[..., :oh, :ow]
+        iy, ix = flat // Wp, flat % Wp
+    else:
+        windows = xp.lib.stride_tricks.sliding_window_view(
+            Xp, (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), axis=(-2, -1))
+        windows = windows[..., :oh * s[0]:s[0], :ow * s[1]:s[1], ::d[0], ::d[1]]
+        windows = windows.reshape(windows.shape[:-2] + (-1,))
+        best = xp.argmax(windows, axis=-1)
+        Y = xp.take_along_axis(windows, best[..., None], axis=-1)[..., 0]
+        rows = xp.arange(oh).reshape(-1, 1) * s[0]
+        cols = xp.arange(ow).reshape(1, -1) * s[1]
+        iy, ix = rows + (best // k[1]) * d[0], cols + (best % k[1]) * d[1]
+    idx = ((iy - p[0]) * shape[-1] + (ix - p[1])).astype(np.int64)
+    Y = xp.ascontiguousarray(Y)
+    idx = xp.ascontiguousarray(idx)
+    return Y, idx
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Max pooling over (…, H, W) windows with PyTorch's semantics."""
+    """Max pooling over (…, H, W) windows with PyTorch's semantics (dilation and ceil_mode included)."""
     x = _req(input, "max_pool2d")
-    _no_pool_extras("max_pool2d", dilation, ceil_mode)
     if isinstance(stride, (tuple, list)) and not stride:      # torch's modules pass [] for "the kernel size"
         stride = None
     shape = x._array.shape
-    Y, idx = ops.max_pool2d(x._array, kernel_size, stride, padding)
+    if ceil_mode or _tuple(dilation, 2, "max_pool2d", "dilation") != (1, 1):
+        Y, idx = _max_pool_general(x, kernel_size, stride, padding, dilation, ceil_mode)
+    else:
+        Y, idx = ops.max_pool2d(x._array, kernel_size, stride, padding)
     out = _result(Y, (x,), lambda g: (ops.max_pool2d_backward(g, idx, shape),), "MaxPool2DWithIndicesBackward0")
     return (out, _wrap(idx)) if return_indices else out
+
+
+def _avg_pool_ceil(x, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """Average pooling with ceil_mode: windows over a zero-padded copy, each divided by torch's divisor
+    (the window clipped to input plus padding, or to the input alone without count_include_pad)."""
+    X = x._array
+    shape = X.shape
+    k, s, p, _, (oh, ow), extents = _pool_geometry("avg_pool2d", shape, kernel_size, stride, padding, 1, True)
+    Xp = _pad_planes(X, p, extents, 0)
+    area = k[0] * k[1]
+    if divisor_override is not None:
+        scale = area / _number(divisor_override, "avg_pool2d", "divisor_override", 1)
+    else:
+        if count_include_pad:
+            mask = np.zeros(extents, X.dtype)
+            mask[:shape[-2] + 2 * p[0], :shape[-1] + 2 * p[1]] = 1
+        else:
+            mask = _pad_planes(np.ones(shape[-2:], X.dtype), p, extents, 0)
+        counts = ops.avg_pool2d(mask[None, None], k, s, 0)[0, 0, :oh, :ow] * area
+        scale = _device.array_module(X).asarray(area / counts)
+    full = ops.avg_pool2d(Xp, k, s, 0)
+    Y = full[..., :oh, :ow] * scale
+
+    def back(g):
+        gfull = _device.array_module(g).zeros(full.shape, g.dtype)
+        gfull[..., :oh, :ow] = g * scale
+        gp = ops.avg_pool2d_backward(gfull, Xp.shape, k, s, 0)
+        return (gp[..., p[0]:p[0] + shape[-2], p[1]:p[1] + shape[-1]],)
+    return _result(Y, (x,), back, "AvgPool2DBackward0")
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Average pooling; padding counts in the divisor unless count_include_pad=False (PyTorch's options)."""
     x = _req(input, "avg_pool2d")
-    _no_pool_extras("avg_pool2d", 1, ceil_mode)
     if isinstance(stride, (tuple, list)) and not stride:
         stride = None
+    if ceil_mode:
+        return _avg_pool_ceil(x, kernel_size, stride, padding, count_include_pad, divisor_override)
     shape = x._array.shape
     Y = ops.avg_pool2d(x._array, kernel_size, stride, padding)
     scale = None
@@ -372,7 +464,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     k = _tuple(kernel_size, 1, "max_pool1d", "kernel_size")[0]
     s = k if stride is None or stride == () else _tuple(stride, 1, "max_pool1d", "stride")[0]
     p = _tuple(padding, 1, "max_pool1d", "padding")[0]
-    out = max_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), dilation, ceil_mode, return_indices)
+    d = _tuple(dilation, 1, "max_pool1d", "dilation")[0]
+    out = max_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
     if return_indices:
         return out[0].squeeze(-2), out[1].squeeze(-2)
     return out.squeeze(-2)
@@ -996,27 +1089,49 @@ def _resize_index(in_size, out_size, scale, align_corners, mode):
     if align_corners:
         return dst * ((in_size - 1) / (out_size - 1)) if out_size > 1 else np.zeros(out_size)
     s = in_size / out_size if scale is None else 1.0 / scale
-    return np.maximum((dst + 0.5) * s - 0.5, 0.0)
+    src = (dst + 0.5) * s - 0.5
+    return src if mode == "cubic" else np.maximum(src, 0.0)
+
+
+def _cubic_taps(src, n_in, A=-0.75):
+    """The four source indices (clamped to the edge) and Keys cubic-convolution weights (A = -0.75, torch's)
+    for each fractional source coordinate."""
+    base = np.floor(src)
+    t = src - base
+    base = base.astype(np.int64)
+
+    def near(d):          # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):           # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    return [(np.clip(base + o, 0, n_in - 1), w) for o, w in zip((-1, 0, 1, 2), weights)]
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
                 antialias=False):
-    """Resizes (N, C, *spatial): modes nearest, nearest-exact, linear, bilinear (separable linear
-    interpolation per spatial axis), as torch.nn.functional.interpolate."""
+    """Resizes (N, C, *spatial): modes nearest, nearest-exact, linear, bilinear, trilinear, bicubic
+    (separable interpolation per spatial axis) and area (adaptive average pooling), as
+    torch.nn.functional.interpolate."""
     x = _req(input, "interpolate")
     spatial = x.ndim - 2
     if spatial < 1:
         raise ValueError(f"interpolate: expected (N, C, ...) input with spatial dims, got shape {tuple(x.shape)}")
     if mode in ("linear", "bilinear", "trilinear"):
         mode_kind = "linear"
-    elif mode in ("nearest", "nearest-exact"):
+    elif mode == "bicubic":
+        if spatial != 2:
+            raise ValueError(f"interpolate: mode 'bicubic' needs 4-D input, got shape {tuple(x.shape)}")
+        mode_kind = "cubic"
+    elif mode in ("nearest", "nearest-exact", "area"):
         mode_kind = mode
         if align_corners is not None:
             raise ValueError("interpolate: align_corners option can only be set with the interpolating modes: "
                              "linear | bilinear | bicubic | trilinear")
     else:
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (nearest, nearest-exact, linear, "
-                                  f"bilinear, trilinear)")
+        raise ValueError(f"interpolate: mode {mode!r} is not one of nearest, nearest-exact, linear, bilinear, "
+                         f"trilinear, bicubic, area")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
     in_sizes = x.shape[2:]
@@ -1031,6 +1146,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = (None,) * spatial if recompute_scale_factor else tuple(float(f) for f in sf)
     if len(outs) != spatial:
         raise ValueError(f"interpolate: size must have {spatial} entries for input of shape {tuple(x.shape)}")
+    if mode_kind == "area":
+        if spatial == 1:
+            return adaptive_avg_pool1d(x, int(outs[0]))
+        if spatial == 2:
+            return adaptive_avg_pool2d(x, tuple(int(o) for o in outs))
+        raise ValueError(f"interpolate: mode 'area' supports 3-D and 4-D input, got shape {tuple(x.shape)}")
     y = x
     for axis in range(spatial):
         dim = 2 + axis
@@ -1038,6 +1159,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if n_in == n_out and scales[axis] in (None, 1.0):
             continue
         src = _resize_index(n_in, n_out, scales[axis], bool(align_corners), mode_kind)
+        if mode_kind == "cubic":
+            shape = [1] * y.ndim
+            shape[dim] = n_out
+            taps = [y.index_select(dim, _wrap(idx)) * _wrap(w.astype(x._array.dtype).reshape(shape))
+                    for idx, w in _cubic_taps(src, n_in)]
+            y = taps[0] + taps[1] + taps[2] + taps[3]
+            continue
         if mode_kind != "linear":
             y = y.index_select(dim, _wrap(src))
             continue
