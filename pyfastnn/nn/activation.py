@@ -85,6 +85,10 @@ class GELU(Module):
             raise ValueError(f"GELU: argument 'approximate' must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
+    @property
+    def fused_activation(self):
+        return "gelu" if self.approximate == "none" else "gelu_tanh"
+
     def forward(self, input):
         return F.gelu(input, approximate=self.approximate)
 
@@ -93,6 +97,8 @@ class GELU(Module):
 
 
 class SiLU(_Inplace):
+    fused_activation = "silu"
+
     def forward(self, input):
         return F.silu(input, self.inplace)
 

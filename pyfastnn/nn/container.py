@@ -43,9 +43,9 @@ class Sequential(Module):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < n else None
             hooked = m.__dict__.get("_forward_hooks") or (nxt is not None and nxt.__dict__.get("_forward_hooks"))
-            if not hooked and type(m) is Linear and type(nxt).__dict__.get("fused_activation") and \
+            if not hooked and type(m) is Linear and "fused_activation" in type(nxt).__dict__ and \
                     not getattr(nxt, "inplace", False):
-                x = m(x, activation=type(nxt).fused_activation)
+                x = m(x, activation=nxt.fused_activation)
                 i += 2
             elif not hooked and type(m) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices and \
                     not m.inplace:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _device, ops
 from .._errors import ArgumentError, DTypeError, ShapeError
+from ..autograd import _mode
 from ..tensor import Tensor, _result, _storage, _unbroadcast, _wrap, cat, where
 # the tensor-level primitives, under names that leave F's own (relu(input, inplace), ...) free
 from ..tensor import _float_array as _t_float_array, _rng as _t_rng, einsum as _t_einsum, gelu as _t_gelu
@@ -127,13 +128,18 @@ def _tuple(v, n, where, name):
 _FUSED_BACKWARD = {"relu": lambda g, y: ops.relu_backward(g, y),
                    "sigmoid": lambda g, y: ops.sigmoid_backward(g, y),
                    "tanh": lambda g, y: ops.tanh_backward(g, y)}
+# activations whose derivative needs the pre-activation: fused into the GEMM when no gradient is recorded
+# (inference, generation); under autograd the GEMM keeps z and the activation runs as its own kernel
+_PREACTIVATION = {"gelu": (ops.gelu, ops.gelu_backward), "gelu_tanh": (ops.gelu_tanh, ops.gelu_tanh_backward),
+                  "silu": (ops.silu, ops.silu_backward)}
 
 
 def linear(input, weight, bias=None, activation=None):
     """``act(x @ weight.T + bias)``, the bias and activation fused into the GEMM.
 
-    x (..., in); weight (out, in); bias (out,). ``activation`` (None, 'relu', 'sigmoid', 'tanh') is an
-    extension over torch's signature: layers use it to skip a separate activation pass.
+    x (..., in); weight (out, in); bias (out,). ``activation`` (None, 'relu', 'sigmoid', 'tanh', 'gelu',
+    'gelu_tanh', 'silu') is an extension over torch's signature: layers use it to skip a separate
+    activation pass.
     """
     x, weight, bias = _req(input, "linear"), _req(weight, "linear", "weight"), _t(bias)
     X, W, b = x._array, weight._array, _data(bias)
@@ -146,9 +152,9 @@ def linear(input, weight, bias=None, activation=None):
                            f"{'x'.join(map(str, (int(np.prod(X.shape[:-1])), X.shape[-1])))} and "
                            f"{'x'.join(map(str, W.shape[::-1]))}); the input has {X.shape[-1]} features, the "
                            f"weight expects {W.shape[1] if W.ndim == 2 else W.shape}")
-    if activation is not None and activation not in _FUSED_BACKWARD:
-        raise ValueError(f"linear: argument 'activation' must be None, 'relu', 'sigmoid' or 'tanh', "
-                         f"got {activation!r}")
+    if activation is not None and activation not in _FUSED_BACKWARD and activation not in _PREACTIVATION:
+        raise ValueError(f"linear: argument 'activation' must be None, 'relu', 'sigmoid', 'tanh', 'gelu', "
+                         f"'gelu_tanh' or 'silu', got {activation!r}")
     if X.dtype != W.dtype or (b is not None and b.dtype != W.dtype):
         raise DTypeError(f"linear: expected the input ({_device.dtype_of(X)}), weight ({_device.dtype_of(W)})"
                            f"{' and bias (' + str(_device.dtype_of(b)) + ')' if b is not None else ''} to have "
@@ -158,16 +164,27 @@ def linear(input, weight, bias=None, activation=None):
     lead = X.shape[:-1]
     X2 = X.reshape(-1, X.shape[-1]) if X.ndim != 2 else X
     native = X2.dtype in (np.float32, np.float64) or _device.is_cupy(X2)
-    if native:
-        Y = ops.matmul(X2, W, b, activation=activation, trans_b=True)
-    else:
+    if not native:
+        if activation in _PREACTIVATION:
+            raise DTypeError(f"linear: activation {activation!r} needs float32 or float64 input, got "
+                             f"{_device.dtype_of(X2)}")
         Y = X2 @ W.T + (b if b is not None else 0)
         if activation is not None:
             Y = {"relu": _t_relu, "sigmoid": _t_sigmoid, "tanh": _t_tanh}[activation](_wrap(Y))._array
+    split = activation in _PREACTIVATION and _mode.enabled and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
+    Z = None
+    if split:
+        Z = ops.matmul(X2, W, b, trans_b=True)
+        Y = _PREACTIVATION[activation][0](Z)
+    elif native:
+        Y = ops.matmul(X2, W, b, activation=activation, trans_b=True)
 
     def back(g):
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        if activation is not None:
+        if Z is not None:
+            g2 = _PREACTIVATION[activation][1](g2, Z)
+        elif activation is not None:
             g2 = _FUSED_BACKWARD[activation](g2, Y)
         if native:
             gx = ops.matmul(g2, W).reshape(X.shape) if x.requires_grad else None
@@ -179,7 +196,7 @@ def linear(input, weight, bias=None, activation=None):
         return gx, gw, gb
     return _result(Y.reshape(lead + (W.shape[0],)) if X.ndim != 2 else Y, (x, weight, bias), back,
                    "AddmmBackward0", saved=(x if weight.requires_grad else None, weight if x.requires_grad else None),
-                   saves_output=activation is not None)
+                   saves_output=activation in _FUSED_BACKWARD)
 
 
 def bilinear(input1, input2, weight, bias=None):

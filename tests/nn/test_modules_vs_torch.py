@@ -299,16 +299,34 @@ def test_dropout_extremes_and_fresh_masks():
 
 # ------------------------------------------------------------- Sequential
 def _mlp(m, last_act):
-    acts = {"relu": m.ReLU, "sigmoid": m.Sigmoid, "tanh": m.Tanh, "gelu": m.GELU}
+    acts = {"relu": m.ReLU, "sigmoid": m.Sigmoid, "tanh": m.Tanh, "gelu": m.GELU, "silu": m.SiLU,
+            "gelu_tanh": lambda: m.GELU(approximate="tanh")}
     return m.Sequential(m.Linear(7, 11), m.ReLU(), m.Linear(11, 5), m.Sigmoid(), m.Linear(5, 6), m.Tanh(),
                         m.Linear(6, 3), acts[last_act]())
 
 
-@pytest.mark.parametrize("last_act", ["relu", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("last_act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu"])
 @pytest.mark.parametrize("shape", [(1, 7), (17, 7), (2, 3, 7)])
 def test_sequential_fused_linear_activation(last_act, shape):
     t, o = pair(lambda m: _mlp(m, last_act))
     check(t, o, [rnd(*shape) * 2])
+
+
+@pytest.mark.parametrize("last_act", ["gelu", "gelu_tanh", "silu"])
+def test_gemm_epilogue_activation_in_inference_matches_torch(last_act):
+    """Without autograd the GEMM applies gelu/gelu_tanh/silu in its epilogue; with it, the GEMM keeps the
+    pre-activation for the backward pass. Both agree with torch, and with each other to rounding."""
+    t, o = pair(lambda m: _mlp(m, last_act))
+    copy_weights(t, o)
+    x = rnd(37, 7) * 2
+    with torch.no_grad():
+        want = t(torch.from_numpy(x)).numpy()
+    with pyfastnn.no_grad():
+        fused = o(x).numpy()
+    recorded = o(pyfastnn.tensor(x, requires_grad=True))
+    assert recorded.grad_fn is not None
+    assert rel_error(fused, want) < FWD_TOL
+    assert rel_error(recorded.detach().numpy(), fused) < FWD_TOL
 
 
 @pytest.mark.parametrize("act", ["ReLU", "Sigmoid", "Tanh"])
