@@ -79,7 +79,9 @@ void require_like(const std::string& op, const char* name_a, const py::array& a,
 }
 
 py::array c_contiguous(const py::array& a) {
-  return py::array::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a));
+  // not numpy.ascontiguousarray: it turns a 0-d array into shape (1,), and every op here keeps x's shape
+  if (a.flags() & py::array::c_style) return a;
+  return py::array::ensure(py::module_::import("numpy").attr("array")(a, py::arg("order") = "C"));
 }
 
 void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,

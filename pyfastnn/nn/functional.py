@@ -1357,12 +1357,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             return a.reshape((1,) * (4 - a.ndim) + a.shape)
         return a.reshape((-1,) + a.shape[-3:])
     if mask is not None:
-        m = mask
+        # the kernel takes (B or 1, H or 1, Nq, Nk); q's leading dims beyond two fold into B, so the mask
+        # is expanded over them only when it varies along them
+        m = mask.reshape((1,) * (len(lead) + 2 - mask.ndim) + mask.shape)
         if m.ndim > 4:
-            m = xp.broadcast_to(m, lead + m.shape[-2:]).reshape((-1,) + lead[-2:] + m.shape[-2:]) \
-                if len(lead) > 2 else m
-            m = m.reshape((-1,) + m.shape[-3:]) if m.ndim > 4 else m
-        elif m.ndim < 4:
+            outer, head = m.shape[:len(lead) - 1], m.shape[len(lead) - 1]
+            if all(o == 1 for o in outer):
+                m = m.reshape((1, head) + m.shape[-2:])
+            else:
+                m = xp.broadcast_to(m, lead[:-1] + (head,) + m.shape[-2:]).reshape((-1, head) + m.shape[-2:])
+        else:
             m = m.reshape((1,) * (4 - m.ndim) + m.shape)
         mask = m
     Q4, K4, V4 = to4(Q, shape_q), to4(K, shape_k), to4(V, shape_v)

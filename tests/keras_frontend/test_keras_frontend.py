@@ -203,7 +203,7 @@ def test_errors_name_layer_and_expectation():
         model.compile("adamax", "mse")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         model.compile("adam", "hinge")
-    with pytest.raises(ValueError, match=r"Dense 'head': weight 0 must have shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"Dense 'head': set_weights: weight 0 must have shape \(2, 3\)"):
         model.layers[0].set_weights([np.zeros((3, 2)), np.zeros(3)])
     with pytest.raises(ValueError, match=r"Dense 'head': set_weights expects 2 arrays"):
         model.layers[0].set_weights([np.zeros((2, 3))])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import functools
+
 import numpy as np
 
 from ... import nn
@@ -162,6 +164,24 @@ class Layer(nn.Module):
             p.requires_grad_(value)
 
     # ---------------------------------------------------------------- build
+    def __init_subclass__(cls, **kwargs):
+        """A build() a subclass defines marks the layer built when it returns, however it is called (Keras
+        wraps build the same way, so `layer.build((None, 3))` then `layer.get_weights()` works)."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is None or getattr(build, "_marks_built", False):
+            return
+
+        @functools.wraps(build)
+        def build_and_mark(self, input_shape):
+            build(self, input_shape)
+            self.built = True
+            if not self._trainable:
+                for p in self.parameters():
+                    p.requires_grad_(False)
+        build_and_mark._marks_built = True
+        cls.build = build_and_mark
+
     def build(self, input_shape):
         self.built = True
 
@@ -275,10 +295,10 @@ class Layer(nn.Module):
             w = np.asarray(w)
             want = tuple(get().shape)
             if tuple(w.shape) != want:
-                raise ValueError(f"{type(self).__name__} '{self.name}': weight {i} must have shape {want}, "
+                raise ValueError(f"{type(self).__name__} '{self.name}': set_weights: weight {i} must have shape {want}, "
                                  f"got {tuple(w.shape)}")
             if w.dtype.kind not in "biuf":
-                raise TypeError(f"{type(self).__name__} '{self.name}': weight {i} must hold numbers, got dtype "
+                raise TypeError(f"{type(self).__name__} '{self.name}': set_weights: weight {i} must hold numbers, got dtype "
                                 f"{w.dtype}")
             checked.append((put, w))
         with no_grad():
