@@ -317,6 +317,27 @@ def _rebuild(cls, array, requires_grad):
     return t
 
 
+def to_arguments(where, args, kwargs):
+    """(device, dtype, copy) from the forms torch's .to() takes: to(device), to(dtype), to(device, dtype),
+    to(other_tensor) and the keywords device/dtype/copy/non_blocking/memory_format."""
+    kwargs = dict(kwargs)
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"{where}: unexpected keyword argument(s) {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, (_device.dtype, np.dtype)) or isinstance(a, type) and issubclass(a, np.generic):
+            dtype = a
+        elif a is not None:
+            device = a
+    return device, dtype, copy
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation, torch's API and semantics."""
     __array_ufunc__ = None      # numpy defers `ndarray + Tensor` to Tensor.__radd__
@@ -691,20 +712,7 @@ class Tensor:
     def to(self, *args, **kwargs):
         """to(device), to(dtype), to(device, dtype), to(other_tensor), with non_blocking/copy like torch;
         differentiable."""
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        copy = bool(kwargs.pop("copy", False))
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"Tensor.to: unexpected keyword argument(s) {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (_device.dtype, np.dtype)) or isinstance(a, type) and issubclass(a, np.generic):
-                dtype = a
-            elif a is not None:
-                device = a
+        device, dtype, copy = to_arguments("Tensor.to", args, kwargs)
         out = self
         if dtype is not None:
             out = out.type(dtype)

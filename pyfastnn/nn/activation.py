@@ -65,6 +65,9 @@ class ELU(Module):
     def forward(self, input):
         return F.elu(input, self.alpha, self.inplace)
 
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
 
 class CELU(ELU):
     def forward(self, input):
@@ -126,6 +129,9 @@ class Hardtanh(Module):
     def forward(self, input):
         return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
 
 class Softplus(Module):
     def __init__(self, beta=1.0, threshold=20.0):
@@ -162,6 +168,9 @@ class GLU(Module):
     def forward(self, input):
         return F.glu(input, self.dim)
 
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
 
 class Threshold(Module):
     def __init__(self, threshold, value, inplace=False):
@@ -170,6 +179,9 @@ class Threshold(Module):
 
     def forward(self, input):
         return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):

@@ -9,7 +9,7 @@ from .. import _device
 from ..tensor import Tensor
 from . import functional as F
 from .init import _linear_default, constant_, xavier_uniform_
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear
 from .module import Module, Parameter
 
 __all__ = ["MultiheadAttention"]
@@ -59,7 +59,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(np.zeros(3 * E, dtype))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(E, E, bias=bias, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias, dtype=dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -175,6 +175,3 @@ class MultiheadAttention(Module):
                 weights = weights.squeeze(0)
             return out, weights
         return out, None
-
-    def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

@@ -122,6 +122,21 @@ class ModuleList(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
+    def __repr__(self):
+        """Runs of identical entries print once, as torch does: "(0-11): 12 x Block(...)"."""
+        reprs = [repr(m) for m in self._modules.values()]
+        if not reprs:
+            return f"{self._get_name()}()"
+        runs = []                      # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}").replace("\n", "\n  ")
+                 for a, b, r in runs]
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
+
     def extend(self, modules):
         for m in modules:
             self.append(m)
@@ -172,51 +187,61 @@ class ModuleList(Module):
         return v
 
 
-class ModuleDict(Module):
+class _NamedEntries:
+    """The dict protocol of ModuleDict and ParameterDict over the registry that holds their entries
+    (the module's _modules or _parameters), so both behave as torch's do."""
+
+    def _entries(self):
+        raise NotImplementedError
+
+    def __getitem__(self, key):
+        return self._entries()[key]
+
+    def __delitem__(self, key):
+        del self._entries()[key]
+
+    def __len__(self):
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key):
+        return key in self._entries()
+
+    def keys(self):
+        return self._entries().keys()
+
+    def items(self):
+        return self._entries().items()
+
+    def values(self):
+        return self._entries().values()
+
+    def update(self, entries):
+        for k, v in (entries.items() if hasattr(entries, "items") else entries):
+            self[k] = v
+
+    def pop(self, key):
+        value = self._entries()[key]
+        del self._entries()[key]
+        return value
+
+    def clear(self):
+        self._entries().clear()
+
+
+class ModuleDict(_NamedEntries, Module):
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        return self._modules[key]
+    def _entries(self):
+        return self._modules
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
-        return self._modules.items()
-
-    def values(self):
-        return self._modules.values()
-
-    def update(self, modules):
-        items = modules.items() if hasattr(modules, "items") else modules
-        for k, m in items:
-            self[k] = m
-
-    def pop(self, key):
-        v = self._modules[key]
-        del self._modules[key]
-        return v
-
-    def clear(self):
-        self._modules.clear()
 
 
 class ParameterList(Module):
@@ -252,40 +277,14 @@ class ParameterList(Module):
         return iter(self._parameters.values())
 
 
-class ParameterDict(Module):
+class ParameterDict(_NamedEntries, Module):
     def __init__(self, parameters=None):
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key):
-        return self._parameters[key]
+    def _entries(self):
+        return self._parameters
 
     def __setitem__(self, key, value):
         self.register_parameter(key, value if isinstance(value, Parameter) else Parameter(value))
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def items(self):
-        return self._parameters.items()
-
-    def values(self):
-        return self._parameters.values()
-
-    def update(self, parameters):
-        items = parameters.items() if hasattr(parameters, "items") else parameters
-        for k, v in items:
-            self[k] = v

@@ -107,39 +107,33 @@ class _ConvNd(Module):
         return s
 
 
-class Conv2d(_ConvNd):
+class _Conv(_ConvNd):
+    """A forward convolution over (N, C, *spatial) or unbatched (C, *spatial) input."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+
+    def forward(self, input):
+        n, name = self._n, type(self).__name__
+        shape = getattr(input, "shape", None)
+        if shape is not None and (len(shape) not in (n + 1, n + 2) or shape[-n - 1] != self.in_channels):
+            dims = ", ".join("HW"[i] if n == 2 else "L" for i in range(n))
+            raise ShapeError(f"{name}(in_channels={self.in_channels}): expected input (N, {self.in_channels}, "
+                             f"{dims}) or ({self.in_channels}, {dims}), got shape {tuple(shape)}")
+        x, padding = self._padded(F._req(input, f"conv{n}d"))
+        conv = F.conv2d if n == 2 else F.conv1d
+        return conv(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv2d(_Conv):
     """2-D convolution over NCHW input; weight (out, in/groups, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
 
-    def forward(self, input):
-        shape = getattr(input, "shape", None)
-        if shape is not None and (len(shape) not in (3, 4) or shape[-3] != self.in_channels):
-            raise ShapeError(f"Conv2d(in_channels={self.in_channels}): expected input (N, {self.in_channels}, H, W) "
-                               f"or ({self.in_channels}, H, W), got shape {tuple(shape)}")
-        x, padding = self._padded(F._req(input, "conv2d"))
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
-
-
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D convolution over (N, C, L) input; weight (out, in/groups, k)."""
     _n = 1
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
-
-    def forward(self, input):
-        shape = getattr(input, "shape", None)
-        if shape is not None and (len(shape) not in (2, 3) or shape[-2] != self.in_channels):
-            raise ShapeError(f"Conv1d(in_channels={self.in_channels}): expected input (N, {self.in_channels}, L) or "
-                               f"({self.in_channels}, L), got shape {tuple(shape)}")
-        x, padding = self._padded(F._req(input, "conv1d"))
-        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -169,14 +163,11 @@ class ConvTranspose2d(_ConvNd):
 
     def forward(self, input, output_size=None):
         x = F._req(input, type(self).__name__)
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(x, output_size), self.groups, self.dilation)
+        conv = F.conv_transpose2d if self._n == 2 else F.conv_transpose1d
+        return conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                    self.groups, self.dilation)
 
 
 class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-D convolution; weight (in, out/groups, k)."""
     _n = 1
-
-    def forward(self, input, output_size=None):
-        x = F._req(input, type(self).__name__)
-        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(x, output_size), self.groups, self.dilation)

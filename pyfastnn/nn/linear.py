@@ -8,7 +8,7 @@ from . import functional as F
 from .init import _linear_default
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten"]
+__all__ = ["Linear", "NonDynamicallyQuantizableLinear", "Bilinear", "Identity", "Flatten", "Unflatten"]
 
 
 def _check_positive(owner, **values):
@@ -48,6 +48,11 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """torch's class for MultiheadAttention.out_proj: a Linear (quantization leaves it alone there), kept
+    under torch's name so that printed models and isinstance checks read the same."""
+
+
 class Identity(Module):
     """Returns its input; takes (and ignores) any arguments, as torch's."""
 
@@ -76,6 +81,10 @@ class Bilinear(Module):
     def forward(self, input1, input2):
         return F.bilinear(input1, input2, self.weight, self.bias)
 
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
 
 class Flatten(Module):
     """Flattens dims start_dim..end_dim (default: all but the batch dim)."""
@@ -100,3 +109,6 @@ class Unflatten(Module):
         x = F._req(x, "Unflatten")
         d = self.dim % x.ndim
         return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

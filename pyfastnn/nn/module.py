@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _device
 from ..autograd import no_grad
-from ..tensor import Tensor, _storage, _wrap
+from ..tensor import Tensor, _storage, _wrap, to_arguments
 
 __all__ = ["Module", "Parameter", "Buffer", "set_trainer", "register_module_forward_hook",
            "register_module_forward_pre_hook"]
@@ -443,19 +443,9 @@ class Module:
 
     def to(self, *args, **kwargs):
         """Module.to(device), to(dtype), to(device, dtype), to(tensor) — in place, returning self."""
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"{type(self).__name__}.to: unexpected keyword argument(s) {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (_device.dtype, np.dtype)) or isinstance(a, type) and issubclass(a, np.generic):
-                dtype = a
-            elif a is not None:
-                device = a
+        if "copy" in kwargs:
+            raise TypeError(f"{type(self).__name__}.to: unexpected keyword argument(s) ['copy']")
+        device, dtype, _ = to_arguments(f"{type(self).__name__}.to", args, kwargs)
         if dtype is not None:
             d = _device.as_dtype(dtype, f"{type(self).__name__}.to")
             if not d.is_floating_point and not d.is_complex:
@@ -493,33 +483,31 @@ class Module:
         return self
 
     # ------------------------------------------------------------- hooks
+    @staticmethod
+    def _add_hook(store, hook, prepend, kwargs_ids=None):
+        handle = _RemovableHandle(store)
+        store[handle.id] = hook
+        if prepend:
+            store.move_to_end(handle.id, last=False)
+        if kwargs_ids is not None:
+            kwargs_ids.add(handle.id)
+        return handle
+
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args runs before forward."""
-        handle = _RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
-        if with_kwargs:
-            self._forward_pre_hooks_with_kwargs.add(handle.id)
-        return handle
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              self._forward_pre_hooks_with_kwargs if with_kwargs else None)
 
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
         """hook(module, args, output) -> None or a replacement output runs after forward."""
-        handle = _RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        if with_kwargs:
-            self._forward_hooks_with_kwargs.add(handle.id)
-        return handle
+        return self._add_hook(self._forward_hooks, hook, prepend,
+                              self._forward_hooks_with_kwargs if with_kwargs else None)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """hook(module, grad_input, grad_output) runs when the gradients with respect to the module's outputs
         are computed (grad_input here is the gradient of its first tensor input when that input is part of
         the graph)."""
-        handle = _RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        return handle
+        return self._add_hook(self._backward_hooks, hook, prepend)
 
     register_backward_hook = register_full_backward_hook
 
@@ -572,11 +560,16 @@ class Module:
         return type(self).__name__
 
     def __repr__(self):
-        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        """torch's layout: one-line extra_repr inline; otherwise extra lines and children one per line."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        lines = extra_lines + child_lines
         if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+            return f"{self._get_name()}()"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
     def __getstate__(self):
         return self.__dict__.copy()

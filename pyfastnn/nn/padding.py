@@ -23,12 +23,15 @@ class _Pad(Module):
         return F.pad(input, self.padding, self._mode, self.value if self._mode == "constant" else None)
 
     def extra_repr(self):
-        return f"{self.padding}" + (f", value={self.value}" if self._mode == "constant" else "")
+        return f"{self.padding}"
 
 
 class ConstantPad2d(_Pad):
     def __init__(self, padding, value):
         super().__init__(padding, value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
 
 
 class ConstantPad1d(ConstantPad2d):

@@ -326,3 +326,9 @@ def test_training_mode_dropout_modules_keep_shape_and_scale():
             np.testing.assert_allclose(y[kept], 2 * x[kept], rtol=1e-6)
         mod.eval()
         np.testing.assert_array_equal(mod(x).numpy(), x)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_repr_matches_torch(name):
+    t, o, _, _ = _case(name)
+    assert repr(o) == repr(t)
