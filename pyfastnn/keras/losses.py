@@ -7,6 +7,7 @@ import numpy as np
 
 from ..nn import functional as F
 from ..tensor import Tensor, clamp, log
+from ..training.registry import KERAS_LOSSES
 
 __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
            "MeanSquaredError", "MeanAbsoluteError", "get"]
@@ -122,10 +123,11 @@ class MeanAbsoluteError(MeanSquaredError):
         return F.l1_loss(y_pred, _float_target(y_true, y_pred.shape))
 
 
-_NAMES = {"sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-          "categorical_crossentropy": CategoricalCrossentropy, "binary_crossentropy": BinaryCrossentropy,
-          "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError,
-          "mean_absolute_error": MeanAbsoluteError}
+KERAS_LOSSES.register("sparse_categorical_crossentropy")(SparseCategoricalCrossentropy)
+KERAS_LOSSES.register("categorical_crossentropy")(CategoricalCrossentropy)
+KERAS_LOSSES.register("binary_crossentropy")(BinaryCrossentropy)
+KERAS_LOSSES.register("mse", "mean_squared_error")(MeanSquaredError)
+KERAS_LOSSES.register("mae", "mean_absolute_error")(MeanAbsoluteError)
 
 
 def get(identifier):
@@ -134,8 +136,5 @@ def get(identifier):
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _NAMES:
-            raise ValueError(f"compile: unknown loss {identifier!r}; expected one of {sorted(_NAMES)}")
-        return _NAMES[key]()
+        return KERAS_LOSSES.get(identifier)()
     raise TypeError(f"compile: loss must be a name or a keras.losses object, got {type(identifier).__name__}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 from .. import optim
+from ..training.registry import KERAS_OPTIMIZERS
 
 __all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "get"]
 
@@ -66,16 +67,14 @@ class RMSprop(Optimizer):
                              momentum=self.momentum, centered=self.centered)
 
 
-_NAMES = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
+for _name, _cls in (("adam", Adam), ("adamw", AdamW), ("sgd", SGD), ("rmsprop", RMSprop)):
+    KERAS_OPTIMIZERS.register(_name)(_cls)
 
 
 def get(identifier):
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _NAMES:
-            raise ValueError(f"compile: unknown optimizer {identifier!r}; expected one of {sorted(_NAMES)}")
-        return _NAMES[key]()
+        return KERAS_OPTIMIZERS.get(identifier)()
     raise TypeError(f"compile: optimizer must be a name or a keras.optimizers object, got "
                     f"{type(identifier).__name__}")
