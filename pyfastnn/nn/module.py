@@ -14,6 +14,7 @@ import numpy as np
 from .. import _device
 from ..autograd import no_grad
 from ..tensor import Tensor, _storage, _wrap, to_arguments
+from ..utils.hooks import RemovableHandle
 
 __all__ = ["Module", "Parameter", "Buffer", "set_trainer", "register_module_forward_hook",
            "register_module_forward_pre_hook"]
@@ -82,22 +83,6 @@ class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_key
         return super().__repr__()
 
 
-class _RemovableHandle:
-    _ids = itertools.count()
-
-    def __init__(self, store):
-        self.store, self.id = store, next(_RemovableHandle._ids)
-
-    def remove(self):
-        self.store.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
 _trainer = None
 _global_forward_hooks = OrderedDict()
 _global_forward_pre_hooks = OrderedDict()
@@ -111,13 +96,13 @@ def set_trainer(trainer):
 
 
 def register_module_forward_hook(hook):
-    handle = _RemovableHandle(_global_forward_hooks)
+    handle = RemovableHandle(_global_forward_hooks)
     _global_forward_hooks[handle.id] = hook
     return handle
 
 
 def register_module_forward_pre_hook(hook):
-    handle = _RemovableHandle(_global_forward_pre_hooks)
+    handle = RemovableHandle(_global_forward_pre_hooks)
     _global_forward_pre_hooks[handle.id] = hook
     return handle
 
@@ -485,7 +470,7 @@ class Module:
     # ------------------------------------------------------------- hooks
     @staticmethod
     def _add_hook(store, hook, prepend, kwargs_ids=None):
-        handle = _RemovableHandle(store)
+        handle = RemovableHandle(store)
         store[handle.id] = hook
         if prepend:
             store.move_to_end(handle.id, last=False)

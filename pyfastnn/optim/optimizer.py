@@ -12,6 +12,7 @@ from .._errors import ShapeError
 from ..autograd import enable_grad
 from ..nn.module import Parameter
 from ..tensor import Tensor, _storage, _wrap
+from ..utils.hooks import RemovableHandle
 
 __all__ = ["Optimizer", "required"]
 
@@ -32,7 +33,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = defaultdict(dict)
         self.param_groups = []
-        self._step_hooks = {}
+        self._step_pre_hooks, self._step_post_hooks = {}, {}
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params argument given to the optimizer should be an iterable "
                             f"of Tensors or dicts, but got a Tensor (pass [tensor] or model.parameters())")
@@ -115,6 +116,23 @@ class Optimizer:
         return grad
 
     def step(self, closure=None):
+        pre, post = self.__dict__.get("_step_pre_hooks"), self.__dict__.get("_step_post_hooks")
+        if pre:
+            for hook in list(pre.values()):
+                out = hook(self, (closure,), {})
+                if out is not None:
+                    if not (isinstance(out, tuple) and len(out) == 2):
+                        raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must return None or a "
+                                           f"tuple (new_args, new_kwargs), got {out!r}")
+                    args, kwargs = out
+                    closure = kwargs.get("closure", args[0] if args else None)
+        loss = self._step(closure)
+        if post:
+            for hook in list(post.values()):
+                hook(self, (closure,), {})
+        return loss
+
+    def _step(self, closure):
         loss = None
         if closure is not None:
             with enable_grad():
@@ -221,13 +239,24 @@ class Optimizer:
         return copy.deepcopy(value)
 
     def register_step_pre_hook(self, hook):
-        raise NotImplementedError("Optimizer.register_step_pre_hook is not supported")
+        """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs) runs before every step()."""
+        handle = RemovableHandle(self._step_pre_hooks)
+        self._step_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs after every step()."""
+        handle = RemovableHandle(self._step_post_hooks)
+        self._step_post_hooks[handle.id] = hook
+        return handle
 
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("_step_pre_hooks", {})
+        self.__dict__.setdefault("_step_post_hooks", {})
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
