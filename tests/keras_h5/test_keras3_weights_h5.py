@@ -3,8 +3,8 @@ the same; files pyfastnn writes have Keras's exact layout (same dataset paths an
 import numpy as np
 import pytest
 
-from h5_helpers import (ARCHS, assert_same_predictions, assert_weights_equal, inputs_for, keras3, listing, pk,
-                        randomize, weights_of)
+from h5_helpers import (ARCHS, assert_same_leaf_weights, assert_same_predictions, assert_weights_equal,
+                        inputs_for, keras3, listing, pk, randomize, weights_of)
 from pyfastnn.keras.saving import load_weights_h5, save_weights_h5
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")     # Keras on numpy 2
@@ -18,6 +18,7 @@ def test_keras_file_loads_in_pyfastnn(tmp_path, arch):
     km.save_weights(path)
     pm = ARCHS[arch](pk)
     pm.load_weights(path)
+    assert_same_leaf_weights(pm, km)
     assert_same_predictions(pm, km, inputs_for(arch, np.random.default_rng(0)))
 
 
@@ -31,6 +32,7 @@ def test_pyfastnn_file_has_keras_layout_and_loads_in_keras(tmp_path, arch):
     km.save_weights(theirs)
     assert listing(ours) == listing(theirs)         # same paths (layers/<snake class>_<k>/.../vars/<i>), shapes
     km.load_weights(ours)
+    assert_same_leaf_weights(km, pm)
     assert_same_predictions(km, pm, inputs_for(arch, np.random.default_rng(0)))
 
 
@@ -94,6 +96,7 @@ def test_file_from_trained_compiled_keras_model_ignores_optimizer_state(tmp_path
     assert any(name.startswith("optimizer/") for name in listing(path))
     pm = ARCHS["cnn_bn"](pk)
     pm.load_weights(path)
+    assert_same_leaf_weights(pm, km)
     assert_same_predictions(pm, km, x)
 
 
@@ -136,6 +139,7 @@ def test_subclassed_model_paths_follow_keras(tmp_path):
     pm = _Blocks()
     pm(x)
     pm.load_weights(theirs)
+    assert_same_leaf_weights(pm, km)
     assert_same_predictions(pm, km, x)
     ours = str(tmp_path / "p.weights.h5")
     pm.save_weights(ours)
