@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from ._files import CheckpointError
+
 __all__ = ["Item", "check_items", "read_items", "apply_items", "describe"]
 
 
@@ -80,9 +82,20 @@ def _read(ds):
     return a
 
 
-def read_items(items):
-    """Every array of every item, in memory (reading errors surface here, before any layer is written)."""
-    return [[_read(ds) for ds in item.sources] for item in items]
+def read_items(items, path, where):
+    """Every array of every item, in memory: reading errors surface here, naming the file, the layer and the
+    dataset, before any layer is written."""
+    out = []
+    for item in items:
+        arrays = []
+        for ds in item.sources:
+            try:
+                arrays.append(_read(ds))
+            except (OSError, RuntimeError, ValueError, TypeError) as exc:
+                raise CheckpointError(f"{where}: cannot read '{path}': dataset '{ds.name}' of {item.label} is "
+                                      f"truncated or corrupted ({exc})") from None
+        out.append(arrays)
+    return out
 
 
 def apply_items(items, arrays):

@@ -78,5 +78,5 @@ def load_weights_h5(model, path, skip_mismatch=False, by_name=False):
                 raise ValueError(f"{where}: '{path}' does not fit this model: {why}. Nothing was loaded "
                                  f"(skip_mismatch=True ignores them)")
             warnings.warn(f"{where}: '{path}': {why}; ignored", stacklevel=2)
-        arrays = read_items(items)
+        arrays = read_items(items, path, where)
     return apply_items(items, arrays)

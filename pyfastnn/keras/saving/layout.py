@@ -215,7 +215,8 @@ def legacy_pairs(layer):
 _NAMES = {
     "Dense": ["kernel", "bias"], "Conv1D": ["kernel", "bias"], "Conv2D": ["kernel", "bias"],
     "Conv3D": ["kernel", "bias"], "Conv1DTranspose": ["kernel", "bias"], "Conv2DTranspose": ["kernel", "bias"],
-    "DepthwiseConv2D": ["depthwise_kernel", "bias"], "SeparableConv2D": ["depthwise_kernel", "pointwise_kernel", "bias"],
+    "DepthwiseConv2D": ["depthwise_kernel", "bias"],
+    "SeparableConv2D": ["depthwise_kernel", "pointwise_kernel", "bias"],
     "Embedding": ["embeddings"], "PReLU": ["alpha"], "Attention": ["scale"],
     "LSTM": ["lstm_cell/kernel", "lstm_cell/recurrent_kernel", "lstm_cell/bias"],
     "GRU": ["gru_cell/kernel", "gru_cell/recurrent_kernel", "gru_cell/bias"],

@@ -85,6 +85,10 @@ def _file_layers(g, path, where):
     return out
 
 
+def _few(names):
+    return str(names[:5])[:-1] + ", ...]" if len(names) > 5 else str(names)
+
+
 def _item(layer, name, datasets):
     targets = layout.legacy_pairs(layer)
     return Item(describe(layer), f"the file's layer '{name}'", targets, datasets)
@@ -102,14 +106,12 @@ def items(model, f, by_name, path, where):
     if len(saved) != len(top):
         mine = [layer.name for layer in top]
         theirs = [n for n, _ in saved]
-        first = next((k for k in range(min(len(mine), len(theirs))) if mine[k] != theirs[k]), min(len(mine),
-                                                                                               len(theirs)))
-        hint = ""
-        if first < max(len(mine), len(theirs)):
-            a = f"'{mine[first]}'" if first < len(mine) else "nothing"
-            b = f"'{theirs[first]}'" if first < len(theirs) else "nothing"
-            hint = f"; they part at position {first}: model layer {a}, file layer {b}"
+        k = min(len(mine), len(theirs))
+        if len(mine) > len(theirs):
+            hint = f"; in order, the file has nothing for the model's {_few(mine[k:])}"
+        else:
+            hint = f"; in order, the model has no layer for the file's {_few(theirs[k:])}"
         raise ValueError(f"{where}: '{path}' does not fit this model: layer count mismatch: the model has "
-                         f"{len(mine)} layers with weights {mine}, the file has {len(theirs)} {theirs}{hint}. "
-                         f"Nothing was loaded (by_name=True matches layers by name)")
+                         f"{len(mine)} layers with weights {_few(mine)}, the file has {len(theirs)} "
+                         f"{_few(theirs)}{hint}. Nothing was loaded (by_name=True matches layers by name)")
     return [_item(layer, n, ds) for layer, (n, ds) in zip(top, saved)], []
