@@ -41,18 +41,37 @@ def lstm_stack(K):
     return K.Model(x_in, L.Dense(2)(x))
 
 
-def nested_shared(K):
+def nested_shared(K, freeze=False):
     """Two inputs through one shared Dense, a nested functional model (BatchNormalization before its Dense, so
     the legacy trainable-first order differs from the layer order) called on both, an Add, and a nested
-    Sequential after it."""
+    Sequential after it. freeze: the nested model's first Dense is frozen (its weights then come after the
+    trainable ones in the legacy order)."""
     L = K.layers
     i_in = K.Input((4,))
-    inner = K.Model(i_in, L.Dense(3)(L.BatchNormalization()(L.Dense(5, activation="tanh")(i_in))))
+    first = L.Dense(5, activation="tanh")
+    first.trainable = not freeze
+    inner = K.Model(i_in, L.Dense(3)(L.BatchNormalization()(first(i_in))))
     tail = K.Sequential([K.Input((3,)), L.Dense(4, activation="relu"), L.Dense(2)])
     a, b = K.Input((4,)), K.Input((4,))
     shared = L.Dense(4)
     h = L.Add()([inner(shared(a)), inner(shared(b))])
     return K.Model([a, b], tail(h))
+
+
+def nested_frozen(K):
+    return nested_shared(K, freeze=True)
+
+
+def shared_across_nesting(K):
+    """One Dense used by the outer model and inside a nested model: Keras saves it once, where its saver
+    meets it first, and counts it among the nested model's layers all the same."""
+    L = K.layers
+    d = L.Dense(4)
+    i_in = K.Input((4,))
+    inner = K.Model(i_in, L.Dense(4)(d(i_in)))
+    a = K.Input((4,))
+    y = inner(L.Dense(4)(a))
+    return K.Model(a, L.Dense(2)(L.Add()([d(a), y])))
 
 
 def attention(K):
@@ -70,16 +89,16 @@ def embedding_lstm(K):
 
 
 def inputs_for(name, rng, n=5):
-    if name == "nested_shared":
+    if name in ("nested_shared", "nested_frozen"):
         return [rng.standard_normal((n, 4)).astype(np.float32) for _ in range(2)]
     if name == "embedding_lstm":
         return rng.integers(0, 20, (n, 7)).astype(np.float32)
-    shape = {"cnn_bn": (8, 8, 3), "lstm_stack": (6, 4), "attention": (5, 8)}[name]
+    shape = {"cnn_bn": (8, 8, 3), "lstm_stack": (6, 4), "attention": (5, 8), "shared_across_nesting": (4,)}[name]
     return rng.standard_normal((n,) + shape).astype(np.float32)
 
 
-ARCHS = {"cnn_bn": cnn_bn, "lstm_stack": lstm_stack, "nested_shared": nested_shared, "attention": attention,
-         "embedding_lstm": embedding_lstm}
+ARCHS = {"cnn_bn": cnn_bn, "lstm_stack": lstm_stack, "nested_shared": nested_shared, "nested_frozen": nested_frozen,
+         "shared_across_nesting": shared_across_nesting, "attention": attention, "embedding_lstm": embedding_lstm}
 
 
 # ---------------------------------------------------------------- weights and predictions

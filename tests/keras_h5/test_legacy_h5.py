@@ -12,7 +12,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 # tf_keras' own classes: the CNN with BN, the LSTM and the functional model with a nested model of the task,
 # and the attention/embedding models besides
-LEGACY_ARCHS = ["cnn_bn", "lstm_stack", "nested_shared", "attention", "embedding_lstm"]
+LEGACY_ARCHS = ["cnn_bn", "lstm_stack", "nested_shared", "nested_frozen", "shared_across_nesting", "attention",
+                "embedding_lstm"]
 
 
 @pytest.mark.parametrize("arch", LEGACY_ARCHS)
@@ -39,7 +40,7 @@ def test_pyfastnn_legacy_file_loads_in_tf_keras(tmp_path, arch):
     assert_same_predictions(km, pm, inputs_for(arch, np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("arch", ["cnn_bn", "nested_shared"])
+@pytest.mark.parametrize("arch", ["cnn_bn", "nested_frozen", "shared_across_nesting"])
 def test_pyfastnn_legacy_file_loads_in_keras3(tmp_path, arch):
     keras = keras3()
     pm = randomize(ARCHS[arch](pk), seed=13)
