@@ -70,10 +70,10 @@ def reading(path, where):
 @contextlib.contextmanager
 def writing(path, where):
     """An h5py.File to write; the target is replaced only when the block completes (no half-written file)."""
-    h5 = h5py(where)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{where}: the folder of '{path}' does not exist")
+    h5 = h5py(where)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
         with h5.File(tmp, "w") as f:
