@@ -53,8 +53,8 @@ def test_pyfastnn_legacy_file_loads_in_keras3(tmp_path, arch):
 
 
 def test_nested_model_weights_follow_the_legacy_trainable_first_order(tmp_path):
-    import h5py
     tfk = tf_keras()
+    import h5py
     km = ARCHS["nested_shared"](tfk)
     path = str(tmp_path / "tfk.h5")
     km.save_weights(path)
