@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from h5_helpers import (ARCHS, assert_same_leaf_weights, assert_same_predictions, assert_weights_equal,
-                        inputs_for, keras3, listing, pk, randomize, weights_of)
+                        inputs_for, keras3, listing, pk, randomize, tf_keras, weights_of)
 from pyfastnn.keras.saving import load_weights_h5, save_weights_h5
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")     # Keras on numpy 2
@@ -195,3 +195,31 @@ def test_other_names_keep_the_state_dict_formats(tmp_path):
     assert_weights_equal(weights_of(pm), saved)
     with pytest.raises(ValueError, match="Keras .h5 files"):
         pm.load_weights(path, by_name=True)
+
+
+@pytest.mark.parametrize("arch", ["cnn_bn", "nested_shared", "lstm_stack"])
+def test_tf_keras_weights_h5_files_load(tmp_path, arch):
+    """tf_keras 2.13+ writes the same `.weights.h5` layout (without the name attributes)."""
+    tfk = tf_keras()
+    km = randomize(ARCHS[arch](tfk), seed=9)
+    path = str(tmp_path / "tfk.weights.h5")
+    km.save_weights(path)
+    pm = ARCHS[arch](pk)
+    pm.load_weights(path)
+    assert_same_leaf_weights(pm, km)
+    assert_same_predictions(pm, km, inputs_for(arch, np.random.default_rng(0)))
+
+
+def test_layer_checkpoint_dependencies_spelling(tmp_path):
+    """Keras 2.13-2.15 named the layer lists `_layer_checkpoint_dependencies`; Keras 3 reads those files too."""
+    import h5py
+    pm = randomize(ARCHS["nested_shared"](pk), seed=10)
+    path = tmp_path / "old.weights.h5"
+    pm.save_weights(path)
+    with h5py.File(path, "a") as f:
+        for group in ("layers/functional", "layers/sequential"):
+            f.move(f"{group}/layers", f"{group}/_layer_checkpoint_dependencies")
+        f.move("layers", "_layer_checkpoint_dependencies")
+    other = ARCHS["nested_shared"](pk)
+    other.load_weights(path)
+    assert_weights_equal(weights_of(other), weights_of(pm))

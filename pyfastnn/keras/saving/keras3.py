@@ -39,6 +39,15 @@ def save(model, f):
                 g.create_dataset(str(k), data=np.ascontiguousarray(pairs[i][0]()))
 
 
+def _path_in(f):
+    """How the model's paths read in this file: Keras 2.13-2.15's `.weights.h5` files name each `layers` list
+    `_layer_checkpoint_dependencies` (Keras 3 reads them so too)."""
+    if "layers" not in f and "_layer_checkpoint_dependencies" in f:
+        return lambda p: "/".join("_layer_checkpoint_dependencies" if part == "layers" else part
+                                  for part in p.split("/"))
+    return lambda p: p
+
+
 def _datasets(f, group_path):
     """The datasets "0", "1", ... of a vars group, in order; None when the group is absent; a ValueError-free
     problem string when it holds anything else."""
@@ -51,11 +60,11 @@ def _datasets(f, group_path):
     return [g[str(i)] for i in range(len(keys))], None
 
 
-def _item(f, obj, path):
+def _item(f, obj, path, in_file=lambda p: p):
     pairs = obj._keras_weights()
     sources, where = [], []
     for sub, _, indices in layout.groups(obj):
-        gp = _join(path, sub, "vars")
+        gp = in_file(_join(path, sub, "vars"))
         found, problem = _datasets(f, gp)
         if problem:
             return Item(describe(obj), f"'{gp}'", [], [], problem=f"{describe(obj)}: {problem}")
@@ -99,15 +108,14 @@ def items(model, f, by_name, path, where):
                              f"'{path}' has none; load it without by_name")
         for obj, _ in layout.keras3_entries(model):
             if _weighted(obj) and index.get(obj.name) is not None:
-                item = _item(f, obj, index[obj.name])
-                out.append(item)
+                out.append(_item(f, obj, index[obj.name]))
         return out, []
+    in_file = _path_in(f)
     for obj, obj_path in layout.keras3_entries(model):
         if _weighted(obj):
-            item = _item(f, obj, obj_path)
-            out.append(item)
-            used.update(_join(obj_path, sub, "vars") for sub, _, _ in layout.groups(obj))
-    tops = {p.split("/")[0] for p in used} | {"layers"}
+            out.append(_item(f, obj, obj_path, in_file))
+            used.update(in_file(_join(obj_path, sub, "vars")) for sub, _, _ in layout.groups(obj))
+    tops = {p.split("/")[0] for p in used} | {in_file("layers")}
     unexpected = []
 
     def visit(name, obj):
