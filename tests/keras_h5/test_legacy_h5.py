@@ -179,3 +179,26 @@ def test_legacy_round_trip_is_exact(tmp_path):
         other = ARCHS[arch](pk)
         load_weights_h5(other, path)
         assert_weights_equal(weights_of(other), weights_of(pm))
+
+
+def test_same_layer_names_in_two_nested_models(tmp_path):
+    """Layer names are unique within one model only: two nested models may each hold a 'proj'."""
+    pytest.importorskip("h5py")
+    L = pk.layers
+
+    def block(name):
+        x_in = pk.Input((4,))
+        return pk.Model(x_in, L.Dense(4, name="proj")(x_in), name=name)
+
+    def model():
+        wrapper_in = pk.Input((4,))
+        wrapper = pk.Model(wrapper_in, block("b2")(block("b1")(wrapper_in)), name="wrapper")
+        x_in = pk.Input((4,))
+        return pk.Model(x_in, wrapper(x_in))
+    pm = randomize(model(), seed=17)
+    for suffix in (".h5", ".weights.h5"):
+        path = tmp_path / f"w{suffix}"
+        pm.save_weights(path)
+        other = randomize(model(), seed=18)
+        load_weights_h5(other, path)
+        assert_weights_equal(weights_of(other), weights_of(pm))

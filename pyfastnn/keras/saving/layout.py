@@ -254,9 +254,13 @@ def _leaf_names(leaf):
 
 def weight_names(layer):
     """The legacy file's weight_names for one top-level layer, in legacy_pairs order: '<layer>/<var>:0'."""
-    per_leaf = {}
-    out = []
+    per_leaf, out, taken = {}, [], set()
     for leaf, i in legacy_pairs(layer):
         names = per_leaf.setdefault(id(leaf), _leaf_names(leaf))
-        out.append(f"{leaf.name}/{names[i]}:0")
+        name, k = f"{leaf.name}/{names[i]}:0", 0
+        while name in taken:           # two layers of the same name in different nested models
+            k += 1
+            name = f"{leaf.name}_{k}/{names[i]}:0"
+        taken.add(name)
+        out.append(name)
     return out
