@@ -17,8 +17,8 @@ import re
 
 from ..layers.base import Layer
 
-__all__ = ["keras_class_name", "snake_case", "keras3_entries", "legacy_layers", "legacy_pairs", "weight_names",
-           "is_graph_model"]
+__all__ = ["keras_class_name", "snake_case", "is_graph_model", "aggregates_children", "groups", "keras3_entries",
+           "legacy_layers", "legacy_pairs", "weight_names"]
 
 
 def snake_case(name):
@@ -34,7 +34,8 @@ def is_graph_model(obj):
 
 
 def keras_class_name(obj):
-    """The class name Keras would save the object under: Model(inputs, outputs) is Keras's Functional."""
+    """The class name Keras would save the object under: Model(inputs, outputs) is Keras's Functional. A layer
+    class named differently from its Keras counterpart may say which it stands for in `_keras_class_name`."""
     name = getattr(obj, "_keras_class_name", None) or type(obj).__name__
     if name == "Model" and is_graph_model(obj):
         return "Functional"
