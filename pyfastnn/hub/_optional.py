@@ -1,10 +1,10 @@
-"""The one place hub and models import their optional packages (safetensors, ml_dtypes, tokenizers)."""
+"""The one place hub, models and keras import their optional packages (safetensors, ml_dtypes, tokenizers, h5py)."""
 from __future__ import annotations
 
 import importlib
 
 # package -> the pyfastnn extra that installs it
-_EXTRAS = {"safetensors": "hub", "ml_dtypes": "hub", "tokenizers": "text"}
+_EXTRAS = {"safetensors": "hub", "ml_dtypes": "hub", "tokenizers": "text", "h5py": "keras"}
 
 
 def optional(name):

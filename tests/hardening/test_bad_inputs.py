@@ -7,6 +7,8 @@ abort in the native code) instead of raising would take the whole module down
 with it; the last test checks that the process is still healthy afterwards.
 """
 import gc
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from pyfastnn import metrics, nn, ops, optim
 from pyfastnn.keras import Sequential as KSequential
 from pyfastnn.keras import layers as klayers
 from pyfastnn.keras import optimizers as koptimizers
+from pyfastnn.keras.saving import load_weights_h5, save_weights_h5
 
 from conftest import assert_raises_naming
 
@@ -74,6 +77,17 @@ def _keras_model():
     model = KSequential([klayers.Dense(3, input_shape=(4,))])
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
+
+
+def _with_file(content, suffix, call):
+    """call(path) on a temporary file holding content (removed afterwards)."""
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        return call(path)
+    finally:
+        os.remove(path)
 
 
 def _mha_forward(**kwargs):
@@ -607,6 +621,32 @@ CASES = [
      RuntimeError, ["fit", "compile"]),
     ("keras-summary-unbuilt", lambda: KSequential([klayers.Dense(2)]).summary(), ValueError,
      ["Sequential", "built"]),
+    # ------------------------------------------------------------ keras HDF5 weight files
+    ("load_weights_h5-model", lambda: load_weights_h5(klayers.Dense(2), "w.weights.h5"), TypeError,
+     ["load_weights_h5", "'model'", "Dense"]),
+    ("load_weights_h5-filepath", lambda: load_weights_h5(_keras_model(), 3.5), TypeError,
+     ["load_weights_h5", "'filepath'", "float"]),
+    ("load_weights_h5-skip_mismatch", lambda: load_weights_h5(_keras_model(), "w.h5", skip_mismatch="no"),
+     TypeError, ["load_weights_h5", "'skip_mismatch'", "str"]),
+    ("load_weights_h5-by_name", lambda: load_weights_h5(_keras_model(), "w.h5", by_name=None), TypeError,
+     ["load_weights_h5", "'by_name'", "NoneType"]),
+    ("load_weights_h5-unbuilt", lambda: load_weights_h5(KSequential([klayers.Dense(2)]), "w.h5"), ValueError,
+     ["load_weights_h5", "not yet been built"]),
+    ("load_weights_h5-missing", lambda: load_weights_h5(_keras_model(), "/nonexistent/w.weights.h5"),
+     FileNotFoundError, ["load_weights_h5", "/nonexistent/w.weights.h5"]),
+    ("load_weights_h5-not-hdf5", lambda: _with_file(b"hello" * 40, ".h5", lambda p: load_weights_h5(
+        _keras_model(), p)), ValueError, ["load_weights_h5", ".h5'", "not an HDF5 file"]),
+    ("load_weights_h5-bad-signature", lambda: _with_file(b"\x89HDF\r\n\x1a\n" + b"\0" * 100, ".weights.h5",
+                                                         lambda p: load_weights_h5(_keras_model(), p)),
+     (ValueError, ImportError), ["load_weights_h5"]),
+    ("save_weights_h5-model", lambda: save_weights_h5(nn.Linear(2, 2), "w.weights.h5"), TypeError,
+     ["save_weights_h5", "'model'", "Linear"]),
+    ("save_weights_h5-suffix", lambda: save_weights_h5(_keras_model(), "w.safetensors"), ValueError,
+     ["save_weights_h5", "w.safetensors", ".weights.h5"]),
+    ("save_weights_h5-unbuilt", lambda: save_weights_h5(KSequential([klayers.Dense(2)]), "w.h5"), ValueError,
+     ["save_weights_h5", "not yet been built"]),
+    ("save_weights_h5-folder", lambda: save_weights_h5(_keras_model(), "/nonexistent/dir/w.h5"),
+     FileNotFoundError, ["save_weights_h5", "/nonexistent/dir/w.h5"]),
     # ------------------------------------------------------------ distributed (not initialized)
     ("distributed-all_reduce", lambda: dist.all_reduce(f32(3)), RuntimeError, ["all_reduce", "init"]),
     ("distributed-broadcast", lambda: dist.broadcast(f32(3)), RuntimeError, ["broadcast", "init"]),

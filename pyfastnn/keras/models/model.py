@@ -29,6 +29,7 @@ from .. import optimizers as _optimizers
 from ..graph import KerasTensor, flatten, layers_in_keras_order, nodes_between
 from ..layers.base import InputLayer, Layer, auto_name, shape_of
 from ..layers.core import Activation, Conv2D, Dense, MaxPooling2D
+from ..saving import is_h5_path, load_weights_h5, save_weights_h5
 
 __all__ = ["Model", "Functional", "verbose_level"]
 
@@ -561,11 +562,30 @@ class Model(Layer):
         serialization.save(self, path)
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
-        """Writes the weights: Keras's .weights.h5 layout for such a name, else safetensors/npz of the
-        state_dict."""
+        """Writes the weights: Keras 3's layout for a '.weights.h5' name, Keras 2's legacy HDF5 layout for
+        another '.h5' / '.hdf5' name (both load in Keras), else safetensors/npz of the state_dict."""
         if kwargs:
             raise TypeError(f"save_weights: unexpected keyword argument(s) {sorted(kwargs)}")
-        Layer.save_weights(self, filepath)
+        path = os.fspath(filepath)
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
+        if is_h5_path(path):
+            save_weights_h5(self, path)
+        else:
+            Layer.save_weights(self, path)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, **kwargs):
+        """Reads weights saved by save_weights or by Keras: a Keras 3 '.weights.h5' or Keras 2 '.h5' file
+        (by_name / skip_mismatch as Keras's), else the state_dict formats (strict=... as nn.Module's)."""
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else filepath
+        if isinstance(path, str) and is_h5_path(path):
+            if kwargs:
+                raise TypeError(f"load_weights: unexpected keyword argument(s) {sorted(kwargs)}")
+            load_weights_h5(self, path, skip_mismatch=skip_mismatch, by_name=by_name)
+            return self
+        if skip_mismatch or by_name:
+            raise ValueError(f"load_weights: skip_mismatch and by_name apply to Keras .h5 files, not '{path}'")
+        return Layer.load_weights(self, path, **kwargs)
 
     def get_config(self):
         return {"name": self.name, "trainable": self._trainable}
