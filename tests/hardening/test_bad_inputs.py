@@ -14,6 +14,7 @@ import pytest
 import pyfastnn
 import pyfastnn.distributed as dist
 from pyfastnn import metrics, nn, ops, optim
+from pyfastnn import keras
 from pyfastnn.keras import Sequential as KSequential
 from pyfastnn.keras import layers as klayers
 from pyfastnn.keras import optimizers as koptimizers
@@ -658,6 +659,13 @@ CASES = [
      ["Softmax", "mask", "broadcastable"]),
     ("keras-MaxPooling2D-padding", lambda: klayers.MaxPooling2D(2, padding="full"), ValueError,
      ["MaxPooling2D", "padding", "full"]),
+    ("keras-load_model-missing", lambda: keras.load_model("/nonexistent/model.keras"), ValueError,
+     ["load_model", "File not found", "/nonexistent/model.keras"]),
+    ("keras-load_model-path", lambda: keras.load_model(42), TypeError, ["load_model", "'filepath'", "int"]),
+    ("keras-save-kwarg", lambda: _keras_model().save("/tmp/unused.keras", save_format="tf"), TypeError,
+     ["save", "save_format"]),
+    ("keras-from_config-unknown", lambda: klayers.Bidirectional.from_config(
+        {"layer": {"class_name": "NoSuchLayer", "config": {}}}), ValueError, ["unknown layer class", "NoSuchLayer"]),
     ("keras-Conv2D-padding", lambda: klayers.Conv2D(4, 3, padding="full"), ValueError, ["Conv2D", "padding"]),
     ("keras-Dropout-rate", lambda: klayers.Dropout(1.5), ValueError, ["Dropout", "'rate'"]),
     ("keras-LSTM-activation", lambda: klayers.LSTM(4, activation="relu"), ValueError, ["LSTM", "activation"]),

@@ -139,7 +139,7 @@ def _as_input(x, owner):
 # {"class_name", "config"} dicts and Python functions their marshalled bytecode, which a safe load refuses.
 
 _LAYER_CLASSES: dict = {}
-_NOT_CONFIG = ("input_shape", "batch_input_shape", "input_dim")
+_NOT_CONFIG = ("input_shape", "batch_input_shape", "input_dim")     # Layer's own: the model keeps the shape
 _LOADING = contextvars.ContextVar("pyfastnn_keras_loading", default=({}, True))
 
 
@@ -176,7 +176,7 @@ def layer_class(name, where):
 def serialize_layer(layer):
     cls = type(layer)
     name = "Functional" if cls.__name__ in ("Model", "Functional") and getattr(layer, "_graph", None) is not None \
-        else cls.__name__
+        else cls.__dict__.get("registered_name", cls.__name__)
     return {"module": cls.__module__, "class_name": name, "config": layer.get_config(), "name": layer.name}
 
 
@@ -282,8 +282,8 @@ def _recording_init(init):
                 bound.apply_defaults()
                 for name, value in list(bound.arguments.items())[1:]:
                     kind = sig.parameters[name].kind
-                    if kind is inspect.Parameter.VAR_KEYWORD:
-                        cfg.update(value)
+                    if kind is inspect.Parameter.VAR_KEYWORD:     # the base's input_shape & co. stay out
+                        cfg.update((k, v) for k, v in value.items() if k not in _NOT_CONFIG)
                     elif kind is not inspect.Parameter.VAR_POSITIONAL:
                         cfg[name] = value
             object.__setattr__(self, "_init_args", cfg)
@@ -352,8 +352,11 @@ class Layer(nn.Module):
             if not self._trainable:
                 for p in self.parameters():
                     p.requires_grad_(False)
-        self.output_shape = self.compute_output_shape(input_shape if isinstance(input_shape, list)
-                                                      else tuple(input_shape))
+        try:
+            self.output_shape = self.compute_output_shape(input_shape if isinstance(input_shape, list)
+                                                          else tuple(input_shape))
+        except NotImplementedError:        # a Lambda without output_shape: a symbolic call finds it by a dry run
+            self.output_shape = None
         return self.output_shape
 
     # ----------------------------------------------------------------- call
@@ -484,7 +487,7 @@ class Layer(nn.Module):
 
     def get_config(self):
         """The constructor's arguments (Keras's config), as JSON values."""
-        cfg = {k: v for k, v in self.__dict__.get("_init_args", {}).items() if k not in _NOT_CONFIG}
+        cfg = dict(self.__dict__.get("_init_args", {}))
         if cfg.get("dtype", 0) is None:
             del cfg["dtype"]
         cfg.update(name=self.name, trainable=self._trainable)
@@ -659,6 +662,7 @@ def _index_from_json(v):
 class _OpLayer(Layer):
     """The node that arithmetic on KerasTensors records (x + y, x[..., :2], -x, ...). Its config names the
     operator and the operands' order (read by running the function on probes), so a load needs no code."""
+    registered_name = "Operation"
 
     def __init__(self, fn, op_name, name=None):
         super().__init__(name=name or auto_name(op_name))
