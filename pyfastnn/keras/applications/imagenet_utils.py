@@ -11,6 +11,7 @@ import numpy as np
 
 from ...tensor import Tensor
 from ..graph import KerasTensor
+from .. import layers
 from ..layers import Input
 
 try:
@@ -21,7 +22,8 @@ except ModuleNotFoundError as _exc:                # that package comes on its o
     load_weights_h5 = None
 
 __all__ = ["preprocess_input", "decode_predictions", "obtain_input_shape", "correct_pad", "validate_activation",
-           "keras_cache_dirs", "find_cached_file", "load_app_weights", "image_input", "get_source_inputs"]
+           "keras_cache_dirs", "find_cached_file", "load_app_weights", "image_input", "get_source_inputs", "prepare",
+           "pool_features"]
 
 CLASS_INDEX = None
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -235,6 +237,28 @@ def image_input(input_tensor, input_shape, owner):
                         f"call), got {type(input_tensor).__name__}")
     sources = get_source_inputs(input_tensor)
     return input_tensor, sources[0] if len(sources) == 1 else sources
+
+
+def prepare(owner, weights, include_top, classes, pooling, classifier_activation, input_tensor, input_shape,
+            default_size=224):
+    """The arguments' checks every application makes, then (the tensor the network starts from, the model's
+    inputs, the input shape)."""
+    check_weights_arg(weights, include_top, classes, owner)
+    check_pooling(pooling, owner)
+    if include_top:
+        validate_activation(classifier_activation, weights, owner)
+    input_shape = obtain_input_shape(input_shape, default_size, 32, include_top, weights, owner)
+    img_input, inputs = image_input(input_tensor, input_shape, owner)
+    return img_input, inputs, input_shape
+
+
+def pool_features(x, pooling, avg_name=None, max_name=None):
+    """The headless network's optional global pooling ('avg' or 'max')."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=avg_name)(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=max_name)(x)
+    return x
 
 
 def load_app_weights(model, weights, fname, origin, owner):

@@ -69,29 +69,23 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     """Keras's MobileNetV2 (3,538,984 parameters with the top at alpha 1.0; 2,257,984 without). weights: None,
     'imagenet' (mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}[_no_top].h5 from Keras's cache
     directory) or a file path."""
-    owner = "MobileNetV2"
-    imagenet_utils.check_weights_arg(weights, include_top, classes, owner)
-    imagenet_utils.check_pooling(pooling, owner)
-    if include_top:
-        imagenet_utils.validate_activation(classifier_activation, weights, owner)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ValueError(f"MobileNetV2: argument 'alpha' must be a positive number, got {alpha!r}")
     if input_shape is not None and isinstance(input_tensor, KerasTensor) and \
             tuple(input_tensor.shape[1:]) != tuple(input_shape):
         raise ValueError(f"MobileNetV2: input_tensor.shape {input_tensor.shape} does not match input_shape "
                          f"{tuple(input_shape)}")
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, _default_size(input_shape, input_tensor), 32,
-                                                    include_top, weights, owner)
+    if weights == "imagenet" and alpha not in _ALPHAS:
+        raise ValueError(f"MobileNetV2: If imagenet weights are being loaded, alpha must be one of `0.35`, `0.50`, "
+                         f"`0.75`, `1.0`, `1.3` or `1.4` only; Received `alpha={alpha}`")
+    img_input, inputs, input_shape = imagenet_utils.prepare(
+        "MobileNetV2", weights, include_top, classes, pooling, classifier_activation, input_tensor, input_shape,
+        _default_size(input_shape, input_tensor))
     rows, cols = input_shape[0], input_shape[1]
-    if weights == "imagenet":
-        if alpha not in _ALPHAS:
-            raise ValueError(f"MobileNetV2: If imagenet weights are being loaded, alpha must be one of `0.35`, "
-                             f"`0.50`, `0.75`, `1.0`, `1.3` or `1.4` only; Received `alpha={alpha}`")
-        if rows != cols or rows not in _SIZES:
-            rows = 224
-            warnings.warn("`input_shape` is undefined or non-square, or `rows` is not in [96, 128, 160, 192, 224]. "
-                          "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=2)
-    img_input, inputs = imagenet_utils.image_input(input_tensor, input_shape, owner)
+    if weights == "imagenet" and (rows != cols or rows not in _SIZES):
+        rows = 224
+        warnings.warn("`input_shape` is undefined or non-square, or `rows` is not in [96, 128, 160, 192, 224]. "
+                      "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=2)
     x = layers.Conv2D(_make_divisible(32 * alpha, 8), kernel_size=3, strides=(2, 2), padding="same", use_bias=False,
                       name="Conv1")(img_input)
     x = layers.BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.999, name="bn_Conv1")(x)
@@ -106,14 +100,12 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     model = Model(inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{rows}")
     stem = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}" + \
         ("" if include_top else "_no_top") + ".h5"
-    imagenet_utils.load_app_weights(model, weights, stem, _BASE + stem, owner)
+    imagenet_utils.load_app_weights(model, weights, stem, _BASE + stem, "MobileNetV2")
     return model
 
 

@@ -41,12 +41,8 @@ def _stack(x, filters, blocks, stride1=2, name=None):
 
 def _resnet(blocks, weights_name, name, include_top, weights, input_tensor, input_shape, pooling, classes,
             classifier_activation, owner):
-    imagenet_utils.check_weights_arg(weights, include_top, classes, owner)
-    imagenet_utils.check_pooling(pooling, owner)
-    if include_top:
-        imagenet_utils.validate_activation(classifier_activation, weights, owner)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, 224, 32, include_top, weights, owner)
-    img_input, inputs = imagenet_utils.image_input(input_tensor, input_shape, owner)
+    img_input, inputs, _ = imagenet_utils.prepare(owner, weights, include_top, classes, pooling,
+                                                  classifier_activation, input_tensor, input_shape)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=True, name="conv1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="conv1_bn")(x)
@@ -58,10 +54,8 @@ def _resnet(blocks, weights_name, name, include_top, weights, input_tensor, inpu
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, "avg_pool", "max_pool")
     model = Model(inputs, x, name=name)
     stem = f"{weights_name}_weights_tf_dim_ordering_tf_kernels" + ("" if include_top else "_notop") + ".h5"
     imagenet_utils.load_app_weights(model, weights, stem, _BASE + stem, owner)

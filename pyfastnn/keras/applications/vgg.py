@@ -13,13 +13,8 @@ _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 def build_vgg(depths, weights_name, name, include_top, weights, input_tensor, input_shape, pooling, classes,
               classifier_activation, owner):
-    imagenet_utils.check_weights_arg(weights, include_top, classes, owner)
-    imagenet_utils.check_pooling(pooling, owner)
-    if include_top:
-        imagenet_utils.validate_activation(classifier_activation, weights, owner)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, 224, 32, include_top, weights, owner)
-    img_input, inputs = imagenet_utils.image_input(input_tensor, input_shape, owner)
-    x = img_input
+    x, inputs, _ = imagenet_utils.prepare(owner, weights, include_top, classes, pooling, classifier_activation,
+                                          input_tensor, input_shape)
     for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), depths), start=1):
         for i in range(1, convs + 1):
             x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same", name=f"block{block}_conv{i}")(x)
@@ -29,10 +24,8 @@ def build_vgg(depths, weights_name, name, include_top, weights, input_tensor, in
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         x = layers.Dense(4096, activation="relu", name="fc2")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     model = Model(inputs, x, name=name)
     stem = f"{weights_name}_weights_tf_dim_ordering_tf_kernels" + ("" if include_top else "_notop") + ".h5"
     imagenet_utils.load_app_weights(model, weights, stem, f"{_BASE}{weights_name}/{stem}", owner)

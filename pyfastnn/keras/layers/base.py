@@ -258,7 +258,10 @@ def from_config_value(v):
         if kind in ("__lambda__", "__function__") and isinstance(v.get("config"), dict):
             return _deserialize_function(v["config"])
         if kind == "__numpy__" and isinstance(v.get("config"), dict):
-            return np.asarray(v["config"]["value"], dtype=np.dtype(v["config"]["dtype"]))
+            dtype = np.dtype(str(v["config"].get("dtype")))
+            if dtype.kind not in "biuf":
+                raise ValueError(f"load_model: an array in a config must hold numbers, got dtype {dtype}")
+            return np.asarray(v["config"]["value"], dtype=dtype)
         if isinstance(kind, str) and isinstance(v.get("config"), dict) and "module" in v:
             return deserialize_layer(v)
         return {k: from_config_value(e) for k, e in v.items()}

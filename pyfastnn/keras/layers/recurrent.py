@@ -119,6 +119,19 @@ class _RNN(Layer):
         return [out] + states if self.return_state else out
 
 
+def _one_bias_weights(m, use_bias):
+    """Keras's kernel, recurrent_kernel and single bias over an nn recurrent module's layer 0 (same gate order):
+    the kernels transposed; the bias is bias_ih + bias_hh (written into bias_ih, bias_hh zeroed)."""
+    out = [(lambda: m.weight_ih_l0._array.T, _setter(m.weight_ih_l0, lambda a: a.T)),
+           (lambda: m.weight_hh_l0._array.T, _setter(m.weight_hh_l0, lambda a: a.T))]
+    if use_bias:
+        def put_bias(a):
+            _setter(m.bias_ih_l0)(a)
+            _setter(m.bias_hh_l0)(np.zeros_like(a))
+        out.append((lambda: m.bias_ih_l0._array + m.bias_hh_l0._array, put_bias))
+    return out
+
+
 def _swap_zr(a, axis=0):
     """Keras's GRU gate blocks (z, r, h) <-> torch's (r, z, n): the first two blocks swap."""
     z, r, h = np.split(np.asarray(a), 3, axis=axis)
@@ -155,15 +168,7 @@ class LSTM(_RNN):
         return y, [h[0], c[0]]
 
     def _keras_weights(self):
-        lstm = self.lstm
-        out = [(lambda: lstm.weight_ih_l0._array.T, _setter(lstm.weight_ih_l0, lambda a: a.T)),
-               (lambda: lstm.weight_hh_l0._array.T, _setter(lstm.weight_hh_l0, lambda a: a.T))]
-        if self.use_bias:
-            def put_bias(a):
-                _setter(lstm.bias_ih_l0)(a)
-                _setter(lstm.bias_hh_l0)(np.zeros_like(a))
-            out.append((lambda: lstm.bias_ih_l0._array + lstm.bias_hh_l0._array, put_bias))
-        return out
+        return _one_bias_weights(self.lstm, self.use_bias)
 
 
 class GRU(_RNN):
@@ -227,12 +232,4 @@ class SimpleRNN(_RNN):
         return y, [h[0]]
 
     def _keras_weights(self):
-        r = self.rnn
-        out = [(lambda: r.weight_ih_l0._array.T, _setter(r.weight_ih_l0, lambda a: a.T)),
-               (lambda: r.weight_hh_l0._array.T, _setter(r.weight_hh_l0, lambda a: a.T))]
-        if self.use_bias:
-            def put_bias(a):
-                _setter(r.bias_ih_l0)(a)
-                _setter(r.bias_hh_l0)(np.zeros_like(a))
-            out.append((lambda: r.bias_ih_l0._array + r.bias_hh_l0._array, put_bias))
-        return out
+        return _one_bias_weights(self.rnn, self.use_bias)

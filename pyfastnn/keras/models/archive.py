@@ -55,7 +55,7 @@ def _json_member(zf, name, path):
         raise ValueError(f"load_model: '{path}': {name} is {info.file_size} bytes, too large for a model config")
     try:
         return json.loads(zf.read(name).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"load_model: '{path}': {name} is not valid JSON ({exc})") from None
 
 
