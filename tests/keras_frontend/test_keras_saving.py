@@ -254,6 +254,14 @@ def test_bad_files_are_refused_clearly(tmp_path):
         pk.load_model(good, custom_objects=[Scale])
 
 
+def test_unsaveable_config_names_the_layer(tmp_path):
+    table = pyfastnn.tensor(np.ones(3, np.float32))
+    model = pk.Sequential([pk.Input((3,)), pl.Lambda(lambda t: t * table, name="uses_tensor")])
+    with pytest.raises(TypeError, match="layer 'uses_tensor' .*cannot be saved as JSON"):
+        model.save(str(tmp_path / "x.keras"))
+    assert not os.path.exists(tmp_path / "x.keras")
+
+
 def test_nothing_is_half_loaded(tmp_path):
     """load_weights of another architecture's file leaves every weight as it was."""
     model = pk.Sequential([pk.Input((3,)), pl.Dense(4, name="d1"), pl.Dense(2, name="d2")])

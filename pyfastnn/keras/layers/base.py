@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import json
 import marshal
 import re
 import sys
@@ -174,10 +175,18 @@ def layer_class(name, where):
 
 
 def serialize_layer(layer):
+    """{"module", "class_name", "config", "name"} of a layer, as Keras writes it; a TypeError naming the layer when
+    its config is not plain JSON values."""
     cls = type(layer)
     name = "Functional" if cls.__name__ in ("Model", "Functional") and getattr(layer, "_graph", None) is not None \
         else cls.__dict__.get("registered_name", cls.__name__)
-    return {"module": cls.__module__, "class_name": name, "config": layer.get_config(), "name": layer.name}
+    config = layer.get_config()
+    try:
+        json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"save: layer '{layer.name}' ({cls.__name__}) has a config that cannot be saved as JSON "
+                        f"({exc}); give the layer a get_config() that returns plain values") from None
+    return {"module": cls.__module__, "class_name": name, "config": config, "name": layer.name}
 
 
 def deserialize_layer(data, where="load_model"):
@@ -189,8 +198,8 @@ def deserialize_layer(data, where="load_model"):
         return cls.from_config(data["config"])
     except (TypeError, ValueError, KeyError) as exc:
         layer = data["config"].get("name", "?")
-        raise type(exc)(f"{where}: cannot rebuild layer '{layer}' ({data['class_name']}) from its config: {exc}") \
-            from None
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(
+            f"{where}: cannot rebuild layer '{layer}' ({data['class_name']}) from its config: {exc}") from None
 
 
 def _serialize_function(fn):

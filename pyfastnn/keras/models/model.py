@@ -638,8 +638,8 @@ class Model(Layer):
 
     def compile_from_config(self, config, custom_objects=None):
         custom = dict(custom_objects or {})
-        optimizer = _plain_from_config(config["optimizer"], _optimizers, _optimizers.Optimizer, custom)
-        losses = [_plain_from_config(c, _losses, _losses.Loss, custom) for c in config["loss"]]
+        optimizer = _plain_from_config(config["optimizer"], _optimizers, _optimizers.Optimizer, custom, "optimizer")
+        losses = [_plain_from_config(c, _losses, _losses.Loss, custom, "loss") for c in config["loss"]]
         metrics = []
         for name in config.get("metrics") or []:
             if name in custom:
@@ -669,12 +669,11 @@ def _plain_object(obj):
     return {"class_name": type(obj).__name__, "config": values}
 
 
-def _plain_from_config(cfg, module, base, custom):
+def _plain_from_config(cfg, module, base, custom, what):
     name = cfg.get("class_name") if isinstance(cfg, dict) else None
     cls = custom.get(name, getattr(module, str(name), None))
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ValueError(f"load_model: unknown {base.__module__.rsplit('.', 1)[-1][:-1]} class {name!r}; pass it "
-                         f"in custom_objects")
+        raise ValueError(f"load_model: unknown {what} class {name!r}; pass it in custom_objects")
     return cls(**cfg.get("config", {}))
 
 
