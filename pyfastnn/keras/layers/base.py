@@ -11,7 +11,6 @@ import base64
 import builtins
 import contextlib
 import contextvars
-import functools
 import inspect
 import json
 import marshal
@@ -135,11 +134,11 @@ def _as_input(x, owner):
 
 
 # ------------------------------------------------------------------ configs
-# A layer's config is its constructor's arguments (Keras's get_config), recorded as the outermost __init__ is
-# called; from_config calls the class with them. Configs hold JSON values only: nested layers become
+# A layer's config is its constructor's arguments (Keras's get_config), recorded by Layer.__new__ from the
+# call that makes it; from_config calls the class with them. Configs hold JSON values only: nested layers become
 # {"class_name", "config"} dicts and Python functions their marshalled bytecode, which a safe load refuses.
 
-_LAYER_CLASSES: dict = {}
+_LAYER_CLASSES: dict = {}          # names that are not a class's own (Functional, Operation)
 _NOT_CONFIG = ("input_shape", "batch_input_shape", "input_dim")     # Layer's own: the model keeps the shape
 _LOADING = contextvars.ContextVar("pyfastnn_keras_loading", default=({}, True))
 
@@ -164,10 +163,23 @@ def loading_scope(custom_objects=None, safe_mode=True):
         _LOADING.reset(token)
 
 
+def _own_layer_class(name):
+    """pyfastnn.keras's layer class of that name (public classes of its modules only)."""
+    if name in _LAYER_CLASSES:
+        return _LAYER_CLASSES[name]
+    stack = [Layer]
+    while stack:
+        cls = stack.pop()
+        if cls.__name__ == name and cls.__module__.startswith("pyfastnn.keras.") and not name.startswith("_"):
+            return cls
+        stack.extend(cls.__subclasses__())
+    return None
+
+
 def layer_class(name, where):
     """The layer class a config names: the user's custom_objects first, then pyfastnn.keras's own."""
     custom, _ = _LOADING.get()
-    cls = custom.get(name, _LAYER_CLASSES.get(name))
+    cls = custom[name] if name in custom else _own_layer_class(name)
     if cls is None:
         raise ValueError(f"{where}: unknown layer class '{name}'. If it is your own layer, pass it to load_model "
                          f"in custom_objects={{'{name}': {name}}}")
@@ -277,30 +289,28 @@ def from_config_value(v):
     return v
 
 
-def _recording_init(init):
-    """Wraps a Layer subclass's __init__ so that the outermost call records its arguments (defaults
-    included) as the layer's config."""
-    sig = inspect.signature(init)
+_SIGNATURES: dict = {}
 
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        if "_init_args" not in self.__dict__:
-            try:
-                bound = sig.bind(self, *args, **kwargs)
-            except TypeError:
-                bound = None            # the constructor raises its own, clearer, TypeError
-            cfg = {}
-            if bound is not None:
-                bound.apply_defaults()
-                for name, value in list(bound.arguments.items())[1:]:
-                    kind = sig.parameters[name].kind
-                    if kind is inspect.Parameter.VAR_KEYWORD:     # the base's input_shape & co. stay out
-                        cfg.update((k, v) for k, v in value.items() if k not in _NOT_CONFIG)
-                    elif kind is not inspect.Parameter.VAR_POSITIONAL:
-                        cfg[name] = value
-            object.__setattr__(self, "_init_args", cfg)
-        init(self, *args, **kwargs)
-    return __init__
+
+def constructor_args(cls, args, kwargs):
+    """The arguments of a cls(...) call by the names of cls.__init__'s parameters, defaults included (the
+    base's input_shape & co. left out): the layer's config."""
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        sig = _SIGNATURES[cls] = inspect.signature(cls.__init__)
+    try:
+        bound = sig.bind(None, *args, **kwargs)
+    except TypeError:
+        return {}                        # the constructor raises its own, clearer, TypeError
+    bound.apply_defaults()
+    cfg = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            cfg.update((k, v) for k, v in value.items() if k not in _NOT_CONFIG)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            cfg[name] = value
+    return cfg
 
 
 class Layer(nn.Module):
@@ -308,12 +318,10 @@ class Layer(nn.Module):
     records a graph node, on data runs it."""
     _expects_int_inputs = False
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
-            cls.__init__ = _recording_init(cls.__dict__["__init__"])
-        if cls.__module__.startswith("pyfastnn.keras.") and not cls.__name__.startswith("_"):
-            register_layer_class(cls)
+    def __new__(cls, *args, **kwargs):
+        layer = super().__new__(cls)
+        object.__setattr__(layer, "_init_args", constructor_args(cls, args, kwargs))     # for get_config
+        return layer
 
     def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, batch_input_shape=None, **kwargs):
         super().__init__()
