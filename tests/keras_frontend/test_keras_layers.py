@@ -322,3 +322,7 @@ def test_layer_errors_name_layer_and_argument():
         pl.Conv1D(3, 2, strides=2, padding="causal")
     with pytest.raises(TypeError, match="unexpected keyword"):
         pl.UpSampling2D(scale=2)
+    with pytest.raises(ValueError, match="Conv2D 'small': Computed output size would be negative"):
+        pl.Conv2D(2, 5, name="small")(pk.Input((3, 8, 1)))
+    with pytest.raises(ValueError, match="MaxPooling1D 'p': Computed output size would be negative"):
+        pl.MaxPooling1D(4, name="p")(img(2, 3, 2))

@@ -63,7 +63,7 @@ class Conv1D(Layer):
             init.zeros_(self.conv.bias)
 
     def compute_output_shape(self, input_shape):
-        return (out_length(input_shape[0], self.kernel_size, self.strides, self.dilation_rate, self.padding),
+        return (out_length(self, input_shape[0], self.kernel_size, self.strides, self.dilation_rate, self.padding),
                 self.filters)
 
     def call(self, x, training=False):
@@ -132,7 +132,7 @@ class DepthwiseConv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, c = input_shape
-        return tuple(out_length(n, k, s, d, self.padding) for n, k, s, d in
+        return tuple(out_length(self, n, k, s, d, self.padding) for n, k, s, d in
                      zip((h, w), self.kernel_size, self.strides, self.dilation_rate)) + \
             (None if c is None else c * self.depth_multiplier,)
 
@@ -182,7 +182,7 @@ class SeparableConv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, _ = input_shape
-        return tuple(out_length(n, k, s, d, self.padding) for n, k, s, d in
+        return tuple(out_length(self, n, k, s, d, self.padding) for n, k, s, d in
                      zip((h, w), self.kernel_size, self.strides, self.dilation_rate)) + (self.filters,)
 
     def call_nchw(self, x, training=False):
@@ -215,7 +215,7 @@ class _Pool1D(Layer):
         self.strides = self.pool_size if strides is None else _single(owner, "strides", strides)
 
     def compute_output_shape(self, input_shape):
-        return (out_length(input_shape[0], self.pool_size, self.strides, 1, self.padding), input_shape[-1])
+        return (out_length(self, input_shape[0], self.pool_size, self.strides, 1, self.padding), input_shape[-1])
 
     def call(self, x, training=False):
         if x.ndim != 3:

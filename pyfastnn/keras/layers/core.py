@@ -82,13 +82,17 @@ def same_pads(size, k, s, d=1):
     return total // 2, total - total // 2
 
 
-def out_length(size, k, s, d, padding):
-    """Output length along one axis for Keras's 'valid', 'same' and 'causal' paddings (None stays None)."""
+def out_length(layer, size, k, s, d, padding):
+    """Output length along one axis for Keras's 'valid', 'same' and 'causal' paddings (None stays None); a
+    window larger than a 'valid' input is Keras's "Computed output size would be negative" error."""
     if size is None:
         return None
     if padding in ("same", "causal"):
         return -(-size // s)
-    return max((size - (k - 1) * d - 1) // s + 1, 0)
+    if size < (k - 1) * d + 1:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': Computed output size would be negative: an input "
+                         f"of size {size} is smaller than the window ({(k - 1) * d + 1}) with padding='valid'")
+    return (size - (k - 1) * d - 1) // s + 1
 
 
 def pad_same_2d(x, kernel, strides, dilation=(1, 1), value=0.0):
@@ -144,7 +148,7 @@ class Conv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, _ = input_shape
-        return tuple(out_length(n, k, s, d, self.padding) for n, k, s, d in
+        return tuple(out_length(self, n, k, s, d, self.padding) for n, k, s, d in
                      zip((h, w), self.kernel_size, self.strides, self.dilation_rate)) + (self.filters,)
 
     def call_nchw(self, x, training=False, skip_activation=False):
@@ -191,7 +195,7 @@ class _Pool2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, c = input_shape
-        return tuple(out_length(n, k, s, 1, self.padding) for n, k, s in
+        return tuple(out_length(self, n, k, s, 1, self.padding) for n, k, s in
                      zip((h, w), self.pool_size, self.strides)) + (c,)
 
     def call_nchw(self, x, training=False):
