@@ -16,6 +16,7 @@ import pytest
 import pyfastnn
 import pyfastnn.distributed as dist
 from pyfastnn import metrics, nn, ops, optim
+from pyfastnn import keras
 from pyfastnn.keras import Sequential as KSequential
 from pyfastnn.keras import layers as klayers
 from pyfastnn.keras import optimizers as koptimizers
@@ -70,6 +71,11 @@ def _step_with_bad_grad():
 def _keras_dense_built():
     layer = klayers.Dense(3)
     layer(f32(2, 4))
+    return layer
+
+
+def _built(layer, shape):
+    layer(np.zeros(shape, np.float32))
     return layer
 
 
@@ -589,8 +595,91 @@ CASES = [
      ["MultiHeadAttention", "'query'", "None"]),
     ("keras-LayerNormalization-axis", lambda: klayers.LayerNormalization(axis=1), ValueError,
      ["LayerNormalization", "axis"]),
-    ("keras-BatchNormalization-axis", lambda: klayers.BatchNormalization(axis=1), ValueError,
+    ("keras-BatchNormalization-axis", lambda: klayers.BatchNormalization(axis=1)(f32(2, 3, 4, 5)), ValueError,
+     ["BatchNormalization", "axis=1", "channels"]),
+    ("keras-BatchNormalization-axis-type", lambda: klayers.BatchNormalization(axis="last"), ValueError,
      ["BatchNormalization", "axis"]),
+    # the layers of issue 19
+    ("keras-Reshape-size", lambda: klayers.Reshape((5,))(f32(2, 3, 2)), ValueError,
+     ["Reshape", "total size", "target_shape=(5,)"]),
+    ("keras-Reshape-two-unknown", lambda: klayers.Reshape((-1, -1)), ValueError, ["Reshape", "target_shape"]),
+    ("keras-Permute-dims", lambda: klayers.Permute((0, 1)), ValueError, ["Permute", "`dims`"]),
+    ("keras-Permute-rank", lambda: klayers.Permute((2, 1))(f32(2, 3, 4, 5)), ValueError, ["Permute", "rank 2"]),
+    ("keras-RepeatVector-n", lambda: klayers.RepeatVector(0), ValueError, ["RepeatVector", "'n'"]),
+    ("keras-RepeatVector-input", lambda: klayers.RepeatVector(2)(f32(2, 3, 4)), ValueError,
+     ["RepeatVector", "(batch, features)"]),
+    ("keras-Rescaling-scale", lambda: klayers.Rescaling("half"), TypeError, ["Rescaling", "'scale'"]),
+    ("keras-ZeroPadding2D-padding", lambda: klayers.ZeroPadding2D((1, 2, 3)), ValueError,
+     ["ZeroPadding2D", "`padding`"]),
+    ("keras-ZeroPadding2D-input", lambda: klayers.ZeroPadding2D()(f32(2, 3, 4)), ValueError,
+     ["ZeroPadding2D", "(H, W, C)", "(3, 4)"]),
+    ("keras-Cropping2D-too-much", lambda: klayers.Cropping2D(3)(f32(1, 5, 5, 1)), ValueError,
+     ["Cropping2D", "`cropping`", "smaller"]),
+    ("keras-UpSampling2D-interpolation", lambda: klayers.UpSampling2D(interpolation="bicubic"), ValueError,
+     ["UpSampling2D", "interpolation", "bicubic"]),
+    ("keras-UpSampling2D-size", lambda: klayers.UpSampling2D(0), ValueError, ["UpSampling2D", "'size'"]),
+    ("keras-GlobalMaxPooling2D-ndim", lambda: klayers.GlobalMaxPooling2D()(f32(2, 3, 4)), ValueError,
+     ["GlobalMaxPooling2D", "(batch, H, W, C)"]),
+    ("keras-GlobalMaxPooling1D-ndim", lambda: klayers.GlobalMaxPooling1D()(f32(2, 3)), ValueError,
+     ["GlobalMaxPooling1D", "(batch, steps, features)"]),
+    ("keras-Conv1D-padding", lambda: klayers.Conv1D(4, 3, padding="full"), ValueError, ["Conv1D", "padding", "full"]),
+    ("keras-Conv1D-kernel_size", lambda: klayers.Conv1D(4, (3, 3)), ValueError, ["Conv1D", "'kernel_size'"]),
+    ("keras-Conv1D-causal-strides", lambda: klayers.Conv1D(4, 3, strides=2, padding="causal"), ValueError,
+     ["Conv1D", "causal", "strides"]),
+    ("keras-Conv1D-input", lambda: klayers.Conv1D(4, 3)(f32(2, 5)), ValueError, ["Conv1D", "(steps, channels)"]),
+    ("keras-MaxPooling1D-pool_size", lambda: klayers.MaxPooling1D(0), ValueError, ["MaxPooling1D", "'pool_size'"]),
+    ("keras-AveragePooling1D-strides", lambda: klayers.AveragePooling1D(2, strides=-1), ValueError,
+     ["AveragePooling1D", "'strides'"]),
+    ("keras-AveragePooling1D-input", lambda: klayers.AveragePooling1D(2)(f32(2, 3, 4, 5)), ValueError,
+     ["AveragePooling1D", "(batch, steps, channels)"]),
+    ("keras-DepthwiseConv2D-depth_multiplier", lambda: klayers.DepthwiseConv2D(3, depth_multiplier=0), ValueError,
+     ["DepthwiseConv2D", "'depth_multiplier'"]),
+    ("keras-DepthwiseConv2D-channels", lambda: _built(klayers.DepthwiseConv2D(3), (1, 5, 5, 2))(f32(1, 5, 5, 3)),
+     ValueError, ["DepthwiseConv2D", "2 input channels", "3"]),
+    ("keras-SeparableConv2D-filters", lambda: klayers.SeparableConv2D(0, 3), ValueError,
+     ["SeparableConv2D", "'filters'"]),
+    ("keras-SeparableConv2D-input", lambda: klayers.SeparableConv2D(2, 3)(f32(2, 5, 5)), ValueError,
+     ["SeparableConv2D", "(H, W, C)"]),
+    ("keras-GRU-units", lambda: klayers.GRU(0), ValueError, ["GRU", "'units'"]),
+    ("keras-GRU-reset_after", lambda: klayers.GRU(3, reset_after=False), NotImplementedError,
+     ["GRU", "reset_after=False"]),
+    ("keras-GRU-activation", lambda: klayers.GRU(3, activation="relu"), ValueError, ["GRU", "activation", "relu"]),
+    ("keras-GRU-input", lambda: klayers.GRU(3)(f32(2, 4)), ValueError, ["GRU", "(timesteps, features)"]),
+    ("keras-GRU-dropout", lambda: klayers.GRU(3, dropout=1.5), ValueError, ["GRU", "'dropout'"]),
+    ("keras-GRU-initial_state", lambda: klayers.GRU(3)(f32(2, 4, 5), initial_state=[f32(2, 4)]), ValueError,
+     ["GRU", "initial state", "(2, 3)"]),
+    ("keras-SimpleRNN-activation", lambda: klayers.SimpleRNN(3, activation="sigmoid"), ValueError,
+     ["SimpleRNN", "activation", "sigmoid"]),
+    ("keras-SimpleRNN-stateful", lambda: klayers.SimpleRNN(3, stateful=True), NotImplementedError,
+     ["SimpleRNN", "stateful"]),
+    ("keras-Bidirectional-layer", lambda: klayers.Bidirectional(klayers.Dense(3)), ValueError,
+     ["Bidirectional", "recurrent layer"]),
+    ("keras-Bidirectional-merge_mode", lambda: klayers.Bidirectional(klayers.GRU(3), merge_mode="max"), ValueError,
+     ["Bidirectional", "merge mode", "max"]),
+    ("keras-Bidirectional-backward_layer", lambda: klayers.Bidirectional(klayers.GRU(3), backward_layer=klayers.GRU(3)),
+     ValueError, ["Bidirectional", "go_backwards"]),
+    ("keras-TimeDistributed-layer", lambda: klayers.TimeDistributed("dense"), ValueError,
+     ["TimeDistributed", "Layer"]),
+    ("keras-TimeDistributed-input", lambda: klayers.TimeDistributed(klayers.Dense(2))(f32(2, 3)), ValueError,
+     ["TimeDistributed", "at least 3 dimensions"]),
+    ("keras-ReLU-max_value", lambda: klayers.ReLU(max_value=-1.0), ValueError, ["ReLU", "max_value"]),
+    ("keras-ReLU-negative_slope", lambda: klayers.ReLU(negative_slope=None), ValueError,
+     ["ReLU", "negative_slope"]),
+    ("keras-ReLU-threshold", lambda: klayers.ReLU(threshold=-0.5), ValueError, ["ReLU", "threshold"]),
+    ("keras-LeakyReLU-negative_slope", lambda: klayers.LeakyReLU(negative_slope=-0.1), ValueError,
+     ["LeakyReLU", "negative_slope"]),
+    ("keras-Softmax-axis", lambda: klayers.Softmax(axis="last"), TypeError, ["Softmax", "'axis'"]),
+    ("keras-Softmax-mask", lambda: klayers.Softmax()(f32(2, 3), mask=np.ones((2, 4), bool)), ValueError,
+     ["Softmax", "mask", "broadcastable"]),
+    ("keras-MaxPooling2D-padding", lambda: klayers.MaxPooling2D(2, padding="full"), ValueError,
+     ["MaxPooling2D", "padding", "full"]),
+    ("keras-load_model-missing", lambda: keras.load_model("/nonexistent/model.keras"), ValueError,
+     ["load_model", "File not found", "/nonexistent/model.keras"]),
+    ("keras-load_model-path", lambda: keras.load_model(42), TypeError, ["load_model", "'filepath'", "int"]),
+    ("keras-save-kwarg", lambda: _keras_model().save("/tmp/unused.keras", save_format="tf"), TypeError,
+     ["save", "save_format"]),
+    ("keras-from_config-unknown", lambda: klayers.Bidirectional.from_config(
+        {"layer": {"class_name": "NoSuchLayer", "config": {}}}), ValueError, ["unknown layer class", "NoSuchLayer"]),
     ("keras-Conv2D-padding", lambda: klayers.Conv2D(4, 3, padding="full"), ValueError, ["Conv2D", "padding"]),
     ("keras-Dropout-rate", lambda: klayers.Dropout(1.5), ValueError, ["Dropout", "'rate'"]),
     ("keras-LSTM-activation", lambda: klayers.LSTM(4, activation="relu"), ValueError, ["LSTM", "activation"]),

@@ -7,7 +7,16 @@ them in NCHW and transposes only where a channels_last layer needs the data.
 """
 from __future__ import annotations
 
+import base64
+import builtins
+import contextlib
+import contextvars
+import inspect
+import json
+import marshal
 import re
+import sys
+import types
 
 import functools
 
@@ -21,7 +30,8 @@ from ...tensor import Tensor, _wrap
 from ..graph import KerasTensor, Node, flatten, is_symbolic, set_op_layer, substitute
 
 __all__ = ["Layer", "InputLayer", "Input", "Lambda", "auto_name", "check_positive", "glorot", "setter",
-           "activation_name", "apply_activation", "shape_of"]
+           "activation_name", "apply_activation", "shape_of", "serialize_layer", "deserialize_layer", "loading_scope",
+           "layer_class", "register_layer_class"]
 
 _name_counts: dict = {}
 _SPECIAL_NAMES = {"conv2_d": "conv2d", "conv1_d": "conv1d", "max_pooling2_d": "max_pooling2d",
@@ -76,6 +86,8 @@ def apply_activation(x, act):
         return F.hardsigmoid(x)
     if act == "exponential":
         return x.exp()
+    if act == "leaky_relu":        # keras.activations.leaky_relu's slope (torch's is 0.01)
+        return F.leaky_relu(x, 0.2)
     return getattr(F, act)(x)
 
 
@@ -123,10 +135,195 @@ def _as_input(x, owner):
     return _wrap(arr)
 
 
+# ------------------------------------------------------------------ configs
+# A layer's config is its constructor's arguments (Keras's get_config), recorded by Layer.__new__ from the
+# call that makes it; from_config calls the class with them. Configs hold JSON values only: nested layers become
+# {"class_name", "config"} dicts and Python functions their marshalled bytecode, which a safe load refuses.
+
+_LAYER_CLASSES: dict = {}          # names that are not a class's own (Functional, Operation)
+_NOT_CONFIG = ("input_shape", "batch_input_shape", "input_dim")     # Layer's own: the model keeps the shape
+_LOADING = contextvars.ContextVar("pyfastnn_keras_loading", default=({}, True))
+
+
+def register_layer_class(cls, name=None):
+    """Makes cls known to deserialize_layer under name (its class name by default)."""
+    _LAYER_CLASSES[name or cls.__name__] = cls
+    return cls
+
+
+@contextlib.contextmanager
+def loading_scope(custom_objects=None, safe_mode=True):
+    """While a model is rebuilt from a config: the user's classes and functions by name, and whether code
+    from the file (marshalled bytecode) may be loaded."""
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"load_model: argument 'custom_objects' must be a dict of names to classes/functions, got "
+                        f"{type(custom_objects).__name__}")
+    token = _LOADING.set((dict(custom_objects or {}), bool(safe_mode)))
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
+def _own_layer_class(name):
+    """pyfastnn.keras's layer class of that name (public classes of its modules only)."""
+    if name in _LAYER_CLASSES:
+        return _LAYER_CLASSES[name]
+    stack = [Layer]
+    while stack:
+        cls = stack.pop()
+        if cls.__name__ == name and cls.__module__.startswith("pyfastnn.keras.") and not name.startswith("_"):
+            return cls
+        stack.extend(cls.__subclasses__())
+    return None
+
+
+def layer_class(name, where):
+    """The layer class a config names: the user's custom_objects first, then pyfastnn.keras's own."""
+    custom, _ = _LOADING.get()
+    cls = custom[name] if name in custom else _own_layer_class(name)
+    if cls is None:
+        raise ValueError(f"{where}: unknown layer class '{name}'. If it is your own layer, pass it to load_model "
+                         f"in custom_objects={{'{name}': {name}}}")
+    return cls
+
+
+def serialize_layer(layer):
+    """{"module", "class_name", "config", "name"} of a layer, as Keras writes it; a TypeError naming the layer when
+    its config is not plain JSON values."""
+    cls = type(layer)
+    name = "Functional" if cls.__name__ in ("Model", "Functional") and getattr(layer, "_graph", None) is not None \
+        else cls.__dict__.get("registered_name", cls.__name__)
+    config = layer.get_config()
+    try:
+        json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"save: layer '{layer.name}' ({cls.__name__}) has a config that cannot be saved as JSON "
+                        f"({exc}); give the layer a get_config() that returns plain values") from None
+    return {"module": cls.__module__, "class_name": name, "config": config, "name": layer.name}
+
+
+def deserialize_layer(data, where="load_model"):
+    if not isinstance(data, dict) or not isinstance(data.get("class_name"), str) or \
+            not isinstance(data.get("config"), dict):
+        raise ValueError(f"{where}: a layer entry must be a dict with 'class_name' and 'config', got {data!r:.200}")
+    cls = layer_class(data["class_name"], where)
+    try:
+        return cls.from_config(data["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        layer = data["config"].get("name", "?")
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(
+            f"{where}: cannot rebuild layer '{layer}' ({data['class_name']}) from its config: {exc}") from None
+
+
+def _serialize_function(fn):
+    """A Python function as JSON: its name and module, and its marshalled bytecode (Keras's func_dump): only
+    an unsafe load runs the bytecode; a safe one finds the function by name in custom_objects."""
+    def plain(v):
+        return v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
+    code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
+    closure = [to_config_value(c.cell_contents) for c in (fn.__closure__ or ())]
+    defaults = [to_config_value(d) for d in (fn.__defaults__ or ())]
+    kind = "__lambda__" if fn.__name__ == "<lambda>" else "__function__"
+    return {"class_name": kind, "config": {"name": fn.__name__, "module": plain(getattr(fn, "__module__", None)),
+                                           "code": code, "defaults": defaults, "closure": closure,
+                                           "python": list(sys.version_info[:2])}}
+
+
+def _deserialize_function(cfg):
+    custom, safe = _LOADING.get()
+    name = cfg.get("name")
+    if name in custom:
+        return custom[name]
+    if safe:
+        what = "a `lambda` object" if name == "<lambda>" else f"the Python function '{name}' (module " \
+            f"{cfg.get('module')!r})"
+        raise ValueError(f"Requested the deserialization of {what}, saved as bytecode. This carries a potential risk "
+                         f"of arbitrary code execution and thus it is disallowed by default. If you trust the source "
+                         f"of the saved model, you can pass `safe_mode=False` to the loading function in order to "
+                         f"allow `lambda` loading" + ("" if name == "<lambda>" else
+                                                      f", or pass it in custom_objects={{'{name}': {name}}}"))
+    if list(cfg.get("python", [])) != list(sys.version_info[:2]):
+        raise ValueError(f"load_model: function '{name}' was saved as Python {cfg.get('python')} bytecode, which "
+                         f"this Python {sys.version_info[0]}.{sys.version_info[1]} cannot run; pass it in "
+                         f"custom_objects instead")
+    code = marshal.loads(base64.b64decode(cfg["code"]))
+    module = sys.modules.get(cfg.get("module") or "")
+    scope = dict(vars(module)) if module is not None else {"__builtins__": builtins}
+    closure = tuple(types.CellType(from_config_value(v)) for v in cfg.get("closure", [])) or None
+    defaults = tuple(from_config_value(v) for v in cfg.get("defaults", [])) or None
+    return types.FunctionType(code, scope, code.co_name, defaults, closure)
+
+
+def to_config_value(v):
+    """A config value as JSON: tuples as lists, numpy scalars and arrays as Python values, layers as their
+    serialized config, functions as _serialize_function does."""
+    if isinstance(v, Layer):
+        return serialize_layer(v)
+    if isinstance(v, (list, tuple)):
+        return [to_config_value(e) for e in v]
+    if isinstance(v, dict):
+        return {str(k): to_config_value(e) for k, e in v.items()}
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": v.tolist(), "dtype": str(v.dtype)}}
+    if isinstance(v, types.FunctionType):
+        return _serialize_function(v)
+    return v
+
+
+def from_config_value(v):
+    if isinstance(v, list):
+        return [from_config_value(e) for e in v]
+    if isinstance(v, dict):
+        kind = v.get("class_name")
+        if kind in ("__lambda__", "__function__") and isinstance(v.get("config"), dict):
+            return _deserialize_function(v["config"])
+        if kind == "__numpy__" and isinstance(v.get("config"), dict):
+            dtype = np.dtype(str(v["config"].get("dtype")))
+            if dtype.kind not in "biuf":
+                raise ValueError(f"load_model: an array in a config must hold numbers, got dtype {dtype}")
+            return np.asarray(v["config"]["value"], dtype=dtype)
+        if isinstance(kind, str) and isinstance(v.get("config"), dict) and "module" in v:
+            return deserialize_layer(v)
+        return {k: from_config_value(e) for k, e in v.items()}
+    return v
+
+
+_SIGNATURES: dict = {}
+
+
+def constructor_args(cls, args, kwargs):
+    """The arguments of a cls(...) call by the names of cls.__init__'s parameters, defaults included (the
+    base's input_shape & co. left out): the layer's config."""
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        sig = _SIGNATURES[cls] = inspect.signature(cls.__init__)
+    try:
+        bound = sig.bind(None, *args, **kwargs)
+    except TypeError:
+        return {}                        # the constructor raises its own, clearer, TypeError
+    bound.apply_defaults()
+    cfg = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            cfg.update((k, v) for k, v in value.items() if k not in _NOT_CONFIG)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            cfg[name] = value
+    return cfg
+
+
 class Layer(nn.Module):
     """A Keras layer: built lazily from the first input shape (batch dim left out); calling it on KerasTensors
     records a graph node, on data runs it."""
     _expects_int_inputs = False
+
+    def __new__(cls, *args, **kwargs):
+        layer = super().__new__(cls)
+        object.__setattr__(layer, "_init_args", constructor_args(cls, args, kwargs))     # for get_config
+        return layer
 
     def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, batch_input_shape=None, **kwargs):
         super().__init__()
@@ -195,8 +392,11 @@ class Layer(nn.Module):
             if not self._trainable:
                 for p in self.parameters():
                     p.requires_grad_(False)
-        self.output_shape = self.compute_output_shape(input_shape if isinstance(input_shape, list)
-                                                      else tuple(input_shape))
+        try:
+            self.output_shape = self.compute_output_shape(input_shape if isinstance(input_shape, list)
+                                                          else tuple(input_shape))
+        except NotImplementedError:        # a Lambda without output_shape: a symbolic call finds it by a dry run
+            self.output_shape = None
         return self.output_shape
 
     # ----------------------------------------------------------------- call
@@ -326,7 +526,18 @@ class Layer(nn.Module):
         return outs[0] if len(outs) == 1 else outs
 
     def get_config(self):
-        return {"name": self.name, "trainable": self._trainable}
+        """The constructor's arguments (Keras's config), as JSON values."""
+        cfg = dict(self.__dict__.get("_init_args", {}))
+        if cfg.get("dtype", 0) is None:
+            del cfg["dtype"]
+        cfg.update(name=self.name, trainable=self._trainable)
+        return to_config_value(cfg)
+
+    @classmethod
+    def from_config(cls, config):
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: expected a dict, got {type(config).__name__}")
+        return cls(**{k: from_config_value(v) for k, v in config.items()})
 
     def extra_repr(self):
         return f"name={self.name!r}"
@@ -444,13 +655,89 @@ class Lambda(Layer):
         return self.function(x, **self.arguments)
 
 
-class _OpLayer(Layer):
-    """The node that arithmetic on KerasTensors records (x + y, x[..., :2], -x, ...)."""
+class _Probe:
+    """Stands for an operand while _OpLayer reads which operator its function applies, and in what order."""
 
-    def __init__(self, fn, op_name):
-        super().__init__(name=auto_name(op_name))
-        self.fn = fn
+    def __init__(self, tag):
+        self.tag = tag
+
+
+def _probe_op(sym):
+    def op(self, *others):
+        return (sym, self.tag) + tuple(o.tag if isinstance(o, _Probe) else None for o in others)
+    return op
+
+
+for _sym in ("add", "sub", "mul", "truediv", "pow", "matmul", "neg"):
+    setattr(_Probe, f"__{_sym}__", _probe_op(_sym))
+_Probe.__getitem__ = lambda self, idx: ("getitem", self.tag, idx)
+_OPERATORS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+              "truediv": lambda a, b: a / b, "pow": lambda a, b: a ** b, "matmul": lambda a, b: a @ b}
+
+
+def _index_to_json(idx):
+    if isinstance(idx, tuple):
+        return {"tuple": [_index_to_json(i) for i in idx]}
+    if isinstance(idx, slice):
+        return {"slice": [idx.start, idx.stop, idx.step]}
+    if idx is Ellipsis:
+        return {"ellipsis": True}
+    if idx is None or isinstance(idx, (bool, int, np.integer)):
+        return None if idx is None else int(idx)
+    raise TypeError(f"save: a KerasTensor index {idx!r} cannot be saved (ints, slices, ... and None can)")
+
+
+def _index_from_json(v):
+    if isinstance(v, dict) and "tuple" in v:
+        return tuple(_index_from_json(i) for i in v["tuple"])
+    if isinstance(v, dict) and "slice" in v:
+        return slice(*v["slice"])
+    if isinstance(v, dict) and "ellipsis" in v:
+        return Ellipsis
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"load_model: bad tensor index {v!r} in an operation's config")
+
+
+class _OpLayer(Layer):
+    """The node that arithmetic on KerasTensors records (x + y, x[..., :2], -x, ...). Its config names the
+    operator and the operands' order (read by running the function on probes), so a load needs no code."""
+    registered_name = "Operation"
+
+    def __init__(self, fn, op_name, name=None):
+        super().__init__(name=name or auto_name(op_name))
+        self.fn, self.op_name = fn, op_name
         self.built = True
+
+    def get_config(self):
+        try:
+            probe = self.fn(_Probe(0), _Probe(1)) if self.fn.__code__.co_argcount == 2 else self.fn(_Probe(0))
+        except Exception:          # noqa: BLE001 - any surprise means: not a plain operator
+            probe = None
+        if not isinstance(probe, tuple):
+            raise TypeError(f"save: operation '{self.name}' is not a plain operator on KerasTensors and cannot be "
+                            f"saved; use a Lambda layer")
+        cfg = {"name": self.name, "op_name": self.op_name, "operator": probe[0]}
+        if probe[0] == "getitem":
+            cfg["index"] = _index_to_json(probe[2])
+        elif probe[0] != "neg":
+            cfg["reversed"] = probe[1] == 1
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        op = config.get("operator")
+        if op == "neg":
+            fn = lambda a: -a                      # noqa: E731
+        elif op == "getitem":
+            idx = _index_from_json(config.get("index"))
+            fn = lambda a: a[idx]                  # noqa: E731
+        elif op in _OPERATORS:
+            base = _OPERATORS[op]
+            fn = (lambda a, b: base(b, a)) if config.get("reversed") else base
+        else:
+            raise ValueError(f"load_model: unknown operation {op!r} in layer '{config.get('name')}'")
+        return cls(fn, config.get("op_name", op), name=config.get("name"))
 
     def _symbolic_output_shapes(self, args, kwargs, shapes):
         return _dry_run_shapes(self, args, kwargs)
@@ -463,4 +750,5 @@ class _OpLayer(Layer):
         return super()._symbolic_call(args, kwargs)
 
 
+register_layer_class(_OpLayer, "Operation")
 set_op_layer(lambda fn, name: _OpLayer(fn, name))

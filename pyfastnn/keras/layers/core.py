@@ -15,9 +15,10 @@ from .base import check_positive as _check_positive
 from .base import glorot as _glorot
 from .base import setter as _setter
 
-__all__ = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation", "LSTM",
+__all__ = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation",
            "Embedding", "Attention", "MultiHeadAttention", "LayerNormalization", "BatchNormalization",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+           "padding_mode", "same_pads", "out_length", "pad_same_2d", "pool_same", "conv_keras_padding"]
 
 
 class Dense(Layer):
@@ -65,40 +66,79 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-class Conv2D(Layer):
-    """channels_last 2-D convolution; kernel (kh, kw, in, filters) glorot_uniform."""
+def padding_mode(owner, padding, allowed=("valid", "same")):
+    """Keras's padding argument, case-insensitive ('SAME' as Keras's applications write it)."""
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in allowed:
+        raise ValueError(f"{owner}: padding must be one of {list(allowed)}, got {padding!r}")
+    return mode
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, use_bias=True,
-                 dilation_rate=(1, 1), groups=1, data_format=None, **kwargs):
+
+def same_pads(size, k, s, d=1):
+    """Keras's (TensorFlow's) 'same' padding along one axis, (before, after): the output is ceil(size / s) long
+    and an odd total puts the extra row/column after."""
+    eff = (k - 1) * d + 1
+    total = max((-(-size // s) - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def out_length(layer, size, k, s, d, padding):
+    """Output length along one axis for Keras's 'valid', 'same' and 'causal' paddings (None stays None); a
+    window larger than a 'valid' input is Keras's "Computed output size would be negative" error."""
+    if size is None:
+        return None
+    if padding in ("same", "causal"):
+        return -(-size // s)
+    if size < (k - 1) * d + 1:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': Computed output size would be negative: an input "
+                         f"of size {size} is smaller than the window ({(k - 1) * d + 1}) with padding='valid'")
+    return (size - (k - 1) * d - 1) // s + 1
+
+
+def pad_same_2d(x, kernel, strides, dilation=(1, 1), value=0.0):
+    """NCHW x padded explicitly for Keras's 'same' (for uneven padding, which the kernels' symmetric padding
+    argument cannot express)."""
+    (t, b), (l, r) = (same_pads(n, k, s, d) for n, k, s, d in zip(x.shape[2:], kernel, strides, dilation))
+    return F.pad(x, (l, r, t, b), value=value) if t or b or l or r else x
+
+
+def conv_keras_padding(conv, x, padding):
+    """An nn.Conv2d (built with padding 0) applied to NCHW x with Keras's 'valid' or 'same' padding: symmetric
+    padding goes to the kernel, an uneven one is padded explicitly."""
+    conv.padding = (0, 0)
+    if padding == "same":
+        (t, b), (l, r) = (same_pads(n, k, s, d) for n, k, s, d in
+                          zip(x.shape[2:], conv.kernel_size, conv.stride, conv.dilation))
+        if (t, l) == (b, r):
+            conv.padding = (t, l)
+        else:
+            x = F.pad(x, (l, r, t, b))
+    return conv(x)
+
+
+class Conv2D(Layer):
+    """channels_last 2-D convolution; kernel (kh, kw, in, filters) glorot_uniform. padding='same' follows Keras
+    (the odd extra row/column at the bottom/right)."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+                 groups=1, activation=None, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError("Conv2D: only data_format='channels_last' is supported")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
+        padding = padding_mode("Conv2D", padding)
         _check_positive("Conv2D", filters=filters, kernel_size=kernel_size, strides=strides,
                         dilation_rate=dilation_rate, groups=groups)
         self.filters, self.kernel_size, self.strides = filters, _pair(kernel_size), _pair(strides)
         self.padding, self.use_bias, self.dilation_rate, self.groups = padding, use_bias, _pair(dilation_rate), groups
         self.activation = _activation_name("Conv2D", activation)
 
-    def _pads(self, h, w):
-        if self.padding == "valid":
-            return (0, 0)
-        pads = []
-        for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
-            eff = (k - 1) * d + 1
-            out = -(-size // s)
-            total = max((out - 1) * s + eff - size, 0)
-            if total % 2:
-                raise ValueError(f"Conv2D '{self.name}': padding='same' here needs uneven padding (total {total}) "
-                                 f"which the kernel does not support; use an odd kernel or stride 1")
-            pads.append(total // 2)
-        return tuple(pads)
-
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"Conv2D '{self.name}': expected input (H, W, C) per sample, got {input_shape}")
         c = input_shape[-1]
+        if c % self.groups or self.filters % self.groups:
+            raise ValueError(f"Conv2D '{self.name}': the input channels ({c}) and filters ({self.filters}) must be "
+                             f"divisible by groups={self.groups}")
         kh, kw = self.kernel_size
         self.conv = nn.Conv2d(c, self.filters, self.kernel_size, self.strides, 0, self.dilation_rate, self.groups,
                               bias=self.use_bias)
@@ -108,18 +148,14 @@ class Conv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, _ = input_shape
-        ph, pw = self._pads(h, w)
-        outs = []
-        for size, p, k, s, d in zip((h, w), (ph, pw), self.kernel_size, self.strides, self.dilation_rate):
-            outs.append((size + 2 * p - (k - 1) * d - 1) // s + 1)
-        return (outs[0], outs[1], self.filters)
+        return tuple(out_length(self, n, k, s, d, self.padding) for n, k, s, d in
+                     zip((h, w), self.kernel_size, self.strides, self.dilation_rate)) + (self.filters,)
 
     def call_nchw(self, x, training=False, skip_activation=False):
         if x.shape[1] != self.conv.in_channels:
             raise ValueError(f"Conv2D '{self.name}': expected {self.conv.in_channels} input channels, got "
                              f"{x.shape[1]}")
-        self.conv.padding = self._pads(x.shape[2], x.shape[3])
-        y = self.conv(x)
+        y = conv_keras_padding(self.conv, x, self.padding)
         return y if skip_activation else _apply_activation(y, self.activation)
 
     def _keras_weights(self):
@@ -131,22 +167,40 @@ class Conv2D(Layer):
         return out
 
 
+def pool_same(x, fn, kernel, strides, average):
+    """Keras's 'same' pooling on NCHW x: the asymmetric pad, -inf for max; the average counts only real
+    elements (TensorFlow's rule)."""
+    if not average:
+        return fn(pad_same_2d(x, kernel, strides, value=-np.inf), kernel, strides)
+    xp = pad_same_2d(x, kernel, strides)
+    y = fn(xp, kernel, strides)
+    if xp is not x:
+        ones = pad_same_2d(Tensor(np.ones((1, 1) + tuple(x.shape[2:]), x._array.dtype)), kernel, strides)
+        y = y / fn(ones, kernel, strides)
+    return y
+
+
 class _Pool2D(Layer):
     _fn = None
+    _average = False
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if padding != "valid":
-            raise ValueError(f"{type(self).__name__}: only padding='valid' is supported, got {padding!r}")
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is supported")
+        self.padding = padding_mode(type(self).__name__, padding)
         _check_positive(type(self).__name__, pool_size=pool_size, **({} if strides is None else {"strides": strides}))
         self.pool_size = _pair(pool_size)
         self.strides = _pair(strides) if strides is not None else self.pool_size
 
     def compute_output_shape(self, input_shape):
         h, w, c = input_shape
-        return ((h - self.pool_size[0]) // self.strides[0] + 1, (w - self.pool_size[1]) // self.strides[1] + 1, c)
+        return tuple(out_length(self, n, k, s, 1, self.padding) for n, k, s in
+                     zip((h, w), self.pool_size, self.strides)) + (c,)
 
     def call_nchw(self, x, training=False):
+        if self.padding == "same":
+            return pool_same(x, type(self)._fn, self.pool_size, self.strides, self._average)
         return type(self)._fn(x, self.pool_size, self.strides)
 
 
@@ -156,35 +210,52 @@ class MaxPooling2D(_Pool2D):
 
 class AveragePooling2D(_Pool2D):
     _fn = staticmethod(F.avg_pool2d)
+    _average = True
 
 
-class GlobalAveragePooling2D(Layer):
+class _GlobalPool(Layer):
+    """Global pooling over the spatial axes (2-D: H, W; 1-D: the steps), keepdims as Keras."""
+    _rank = 2
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        self.keepdims = keepdims
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__}: only data_format='channels_last' is supported")
+        self.keepdims = bool(keepdims)
 
     def compute_output_shape(self, input_shape):
-        return (1, 1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
+        return (1,) * self._rank + (input_shape[-1],) if self.keepdims else (input_shape[-1],)
 
-    def call_nchw(self, x, training=False):
-        return x.mean(dim=(2, 3), keepdim=self.keepdims)
-
-
-
-class GlobalAveragePooling1D(Layer):
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        self.keepdims = keepdims
-
-    def compute_output_shape(self, input_shape):
-        return (1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
+    def _reduce(self, x, dims):
+        return x.mean(dim=dims, keepdim=self.keepdims) if self._average else x.amax(dim=dims, keepdim=self.keepdims)
 
     def call(self, x, training=False):
-        if x.ndim != 3:
-            raise ValueError(f"GlobalAveragePooling1D '{self.name}': expected input (batch, steps, features), got "
-                             f"shape {x.shape}")
-        return x.mean(dim=1, keepdim=self.keepdims)
+        if x.ndim != self._rank + 2:
+            want = "(batch, H, W, C)" if self._rank == 2 else "(batch, steps, features)"
+            raise ValueError(f"{type(self).__name__} '{self.name}': expected input {want}, got shape "
+                             f"{tuple(x.shape)}")
+        return self._reduce(x, tuple(range(1, self._rank + 1)))
+
+
+class _GlobalPool2D(_GlobalPool):
+    def call_nchw(self, x, training=False):
+        return self._reduce(x, (2, 3))
+
+
+class GlobalAveragePooling2D(_GlobalPool2D):
+    _average = True
+
+
+class GlobalMaxPooling2D(_GlobalPool2D):
+    _average = False
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    _rank, _average = 1, True
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    _rank, _average = 1, False
 
 
 class Flatten(Layer):
@@ -219,65 +290,6 @@ class Activation(Layer):
 
     def call(self, x, training=False):
         return _apply_activation(x, self.activation)
-
-
-class LSTM(Layer):
-    """Keras LSTM on the native sequence kernel: input (T, F) per sample, batch first.
-    kernel (F, 4U) glorot_uniform, recurrent_kernel (U, 4U) orthogonal, bias (4U,)
-    zeros with ones for the forget gate (unit_forget_bias); gates i, f, c, o."""
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 return_sequences=False, return_state=False, go_backwards=False, unit_forget_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        if activation != "tanh" or recurrent_activation != "sigmoid":
-            raise ValueError("LSTM: only activation='tanh' and recurrent_activation='sigmoid' are supported "
-                             "(the fused kernel's gates)")
-        if go_backwards:
-            raise ValueError("LSTM: go_backwards is not supported")
-        _check_positive("LSTM", units=units)
-        self.units, self.use_bias = int(units), use_bias
-        self.return_sequences, self.return_state = return_sequences, return_state
-        self.unit_forget_bias = unit_forget_bias
-
-    def build(self, input_shape):
-        if len(input_shape) != 2:
-            raise ValueError(f"LSTM '{self.name}': expected input (timesteps, features) per sample, got "
-                             f"{input_shape}")
-        f, u = input_shape[-1], self.units
-        self.lstm = nn.LSTM(f, u, batch_first=True, bias=self.use_bias)
-        w_ih, w_hh = self.lstm.weight_ih_l0, self.lstm.weight_hh_l0
-        _glorot(w_ih, f, 4 * u)          # Keras draws the (F, 4U) kernel; U(+-b) is the same either way round
-        init.orthogonal_(w_hh)           # Keras: orthogonal (U, 4U) recurrent kernel
-        w_hh._array[...] = w_hh._array.reshape(4 * u, u)
-        if self.use_bias:
-            init.zeros_(self.lstm.bias_ih_l0)
-            init.zeros_(self.lstm.bias_hh_l0)
-            if self.unit_forget_bias:
-                self.lstm.bias_ih_l0._array[u:2 * u] = 1.0
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.units) if self.return_sequences else (self.units,)
-
-    def call(self, x, training=False):
-        if x.ndim != 3 or x.shape[-1] != self.lstm.input_size:
-            raise ValueError(f"LSTM '{self.name}': expected input (batch, timesteps, {self.lstm.input_size}), "
-                             f"got {x.shape}")
-        y, (h, c) = self.lstm(x)
-        out = y if self.return_sequences else h[0]
-        if self.return_state:
-            return out, h[0], c[0]
-        return out
-
-    def _keras_weights(self):
-        lstm = self.lstm
-        out = [(lambda: lstm.weight_ih_l0._array.T, _setter(lstm.weight_ih_l0, lambda a: a.T)),
-               (lambda: lstm.weight_hh_l0._array.T, _setter(lstm.weight_hh_l0, lambda a: a.T))]
-        if self.use_bias:
-            def put_bias(a):
-                lstm.bias_ih_l0._array[...] = a
-                lstm.bias_hh_l0._array[...] = 0
-            out.append((lambda: lstm.bias_ih_l0._array + lstm.bias_hh_l0._array, put_bias))
-        return out
 
 
 class Embedding(Layer):
@@ -445,11 +457,19 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
-        if axis != -1:
-            raise ValueError("BatchNormalization: only axis=-1 (channels_last) is supported")
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis == 0:
+            raise ValueError(f"BatchNormalization: only the channels (last) axis is supported, e.g. axis=-1 or "
+                             f"axis=3 for images, got axis={axis!r}")
+        self.axis = int(axis)
         self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, center, scale
 
     def build(self, input_shape):
+        rank = len(input_shape) + 1
+        if self.axis not in (-1, rank - 1):
+            raise ValueError(f"BatchNormalization '{self.name}': axis={self.axis} is not the channels (last) axis "
+                             f"of inputs of rank {rank}; only channels_last normalization is supported")
         self.bn = nn.BatchNorm1d(input_shape[-1], eps=self.epsilon, momentum=1.0 - self.momentum)
 
     def _bn(self, x4, training):

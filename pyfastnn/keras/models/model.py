@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 
-from ... import serialization
 from ...nn import functional as F
 from ...tensor import Tensor, _wrap
 from ...training import trainer
@@ -27,9 +26,11 @@ from ...training.trainer import Spec, host, model_device, to_device
 from .. import losses as _losses
 from .. import optimizers as _optimizers
 from ..graph import KerasTensor, flatten, layers_in_keras_order, nodes_between
-from ..layers.base import InputLayer, Layer, auto_name, shape_of
+from ..layers.base import (Input, InputLayer, Layer, auto_name, deserialize_layer, from_config_value,
+                           register_layer_class, serialize_layer, shape_of, to_config_value)
 from ..layers.core import Activation, Conv2D, Dense, MaxPooling2D
 from ..saving import is_h5_path, load_weights_h5, save_weights_h5
+from .archive import write_archive
 
 __all__ = ["Model", "Functional", "verbose_level"]
 
@@ -279,6 +280,9 @@ class Model(Layer):
         training = self.training if training is None else training
         if self._graph is None:
             x = _as_tensor(inputs, self.name) if not isinstance(inputs, (list, tuple, dict)) else inputs
+            if "_build_shape" not in self.__dict__ and not isinstance(x, dict):    # for save: get_build_config
+                shapes = [[None] + list(shape_of(v)) for v in (x if isinstance(x, (list, tuple)) else [x])]
+                object.__setattr__(self, "_build_shape", shapes if isinstance(x, (list, tuple)) else shapes[0])
             out = self.call(x, training=training, **kwargs) if _accepts_training(self, "call") else \
                 self.call(x, **kwargs)
             self.built = True
@@ -552,14 +556,28 @@ class Model(Layer):
         return self.predict(x, batch_size=len(first_array(x)), verbose=0)
 
     # --------------------------------------------------------------- saving
-    def save(self, filepath, overwrite=True, **kwargs):
-        """The whole model (architecture, weights) in one file; load_model reads it back."""
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """The whole model in one file, Keras 3's .keras layout: config.json (each layer's class and config,
+        the graph, the compile settings), metadata.json and the weights (model.weights.npz). Written in that
+        format whatever the extension (a tf.keras 2 script's 'model.h5' too); load_model reads it back without
+        running anything from the file."""
         if kwargs:
             raise TypeError(f"save: unexpected keyword argument(s) {sorted(kwargs)}")
+        if zipped is False:
+            raise NotImplementedError("save: zipped=False (an unzipped model folder) is not supported; the model is "
+                                      "saved as one zip file")
         path = os.fspath(filepath)
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save: '{path}' exists and overwrite=False")
-        serialization.save(self, path)
+        write_archive(path, self.saved_config(), self.state_dict())
+
+    def saved_config(self):
+        """What config.json holds: Keras's {"module", "class_name", "config", ...} of this model, with its
+        build and compile settings."""
+        out = serialize_layer(self)
+        out["build_config"] = self.get_build_config()
+        out["compile_config"] = self.get_compile_config()
+        return out
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
         """Writes the weights: Keras 3's layout for a '.weights.h5' name, Keras 2's legacy HDF5 layout for
@@ -588,10 +606,212 @@ class Model(Layer):
         return Layer.load_weights(self, path, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self._trainable}
+        """A functional model's config as Keras writes it: its layers (each with its class, config and the
+        inbound nodes that feed it: the arguments of each call, KerasTensors as [layer name, node index,
+        tensor index]) and its input and output tensors; a subclassed model's: its constructor's arguments."""
+        if self._graph is None:
+            return Layer.get_config(self)
+        g = self._graph
+        in_model = {node.id for node in g["nodes"]}
+        entries = []
+        for layer in g["layers"]:
+            entry = serialize_layer(layer)
+            nodes = [] if isinstance(layer, InputLayer) else [n for n in layer._inbound_nodes if n.id in in_model]
+            entry["inbound_nodes"] = [{"args": _encode_call(list(n.args), in_model, layer),
+                                       "kwargs": _encode_call(n.kwargs, in_model, layer)} for n in nodes]
+            entries.append(entry)
+        return {"name": self.name, "trainable": self._trainable, "layers": entries,
+                "input_layers": _tensor_refs(self._inputs_struct, in_model),
+                "output_layers": _tensor_refs(self._outputs_struct, in_model)}
+
+    @classmethod
+    def from_config(cls, config):
+        if "layers" not in config or "input_layers" not in config:
+            return super().from_config(config)           # a subclassed model: its constructor's arguments
+        return _functional_from_config(cls, config)
+
+    def get_build_config(self):
+        if self._graph is not None:
+            shape = self._input_shape
+            return {"input_shape": [None] + list(shape) if isinstance(shape, tuple) else
+                    [[None] + list(s) for s in shape]}
+        shape = self.__dict__.get("_build_shape")
+        return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, config):
+        """Builds a subclassed model from its saved input shape by calling it once on zeros."""
+        if not config or self._graph is not None or config.get("input_shape") is None:
+            return
+        shape = config["input_shape"]
+        multi = isinstance(shape[0], list)
+        zeros = [np.zeros([1] + [1 if d is None else d for d in s[1:]], np.float32) for s in
+                 (shape if multi else [shape])]
+        self.forward(zeros if multi else zeros[0], training=False)
+
+    def get_compile_config(self):
+        """The compile settings as names and plain values (the optimizer's state is not saved)."""
+        c = self._compiled
+        if c is None:
+            return None
+        return {"optimizer": _plain_object(c["optimizer"]), "loss": [_plain_object(fn) for fn in c["losses"]],
+                "loss_weights": list(c["loss_weights"]), "metrics": [name for name, _ in c["metrics"]]}
+
+    def compile_from_config(self, config, custom_objects=None):
+        custom = dict(custom_objects or {})
+        optimizer = _plain_from_config(config["optimizer"], _optimizers, _optimizers.Optimizer, custom, "optimizer")
+        losses = [_plain_from_config(c, _losses, _losses.Loss, custom, "loss") for c in config["loss"]]
+        metrics = []
+        for name in config.get("metrics") or []:
+            if name in custom:
+                metrics.append(custom[name])
+                continue
+            try:
+                resolve_metric(name, keras=True)
+            except (ValueError, TypeError):
+                warnings.warn(f"load_model: metric '{name}' is not a known name; pass it in custom_objects to "
+                              f"restore it (compiled without it)", stacklevel=3)
+                continue
+            metrics.append(name)
+        n_out = len(self._graph["outputs"]) if self._graph else 1
+        self.compile(optimizer=optimizer, loss=losses if n_out > 1 else losses[0],
+                     loss_weights=config.get("loss_weights") if n_out > 1 else None, metrics=metrics)
 
 
 Functional = Model
+register_layer_class(Model, "Functional")
+
+
+def _plain_object(obj):
+    """An optimizer or loss as its class name and the plain values of its attributes (its constructor's
+    arguments by Keras's names)."""
+    values = {k: v for k, v in vars(obj).items() if not k.startswith("_") and
+              (v is None or isinstance(v, (bool, int, float, str)))}
+    return {"class_name": type(obj).__name__, "config": values}
+
+
+def _plain_from_config(cfg, module, base, custom, what):
+    name = cfg.get("class_name") if isinstance(cfg, dict) else None
+    cls = custom.get(name, getattr(module, str(name), None))
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"load_model: unknown {what} class {name!r}; pass it in custom_objects")
+    return cls(**cfg.get("config", {}))
+
+
+class _Missing(Exception):
+    """A tensor a node needs has not been rebuilt yet."""
+
+
+def _node_index(node, in_model):
+    return [n for n in node.layer._inbound_nodes if n.id in in_model].index(node)
+
+
+def _tensor_ref(t, in_model):
+    if t.node is None:
+        return [t.input_layer.name, 0, 0]
+    return [t.node.layer.name, _node_index(t.node, in_model), t.index]
+
+
+def _tensor_refs(struct, in_model):
+    if isinstance(struct, KerasTensor):
+        return _tensor_ref(struct, in_model)
+    if isinstance(struct, dict):
+        return {k: _tensor_refs(v, in_model) for k, v in struct.items()}
+    return [_tensor_refs(v, in_model) for v in struct]
+
+
+def _encode_call(value, in_model, layer):
+    """A node's call arguments as JSON: KerasTensors as Keras's __keras_tensor__ entries."""
+    if isinstance(value, KerasTensor):
+        return {"class_name": "__keras_tensor__", "config": {"shape": list(value.shape), "dtype": value.dtype,
+                                                             "keras_history": _tensor_ref(value, in_model)}}
+    if isinstance(value, dict):
+        return {str(k): _encode_call(v, in_model, layer) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_call(v, in_model, layer) for v in value]
+    out = to_config_value(value)
+    if not (out is None or isinstance(out, (bool, int, float, str, dict, list))):
+        raise TypeError(f"save: layer '{layer.name}' was called with an argument that cannot be saved: {value!r}")
+    return out
+
+
+def _decode_call(value, created):
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            ref = value.get("config", {}).get("keras_history")
+            return _resolve_ref(ref, created)
+        return {k: _decode_call(v, created) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_call(v, created) for v in value]
+    return from_config_value(value)
+
+
+def _resolve_ref(ref, created):
+    if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)):
+        raise ValueError(f"load_model: bad tensor reference {ref!r} (expected [layer name, node index, tensor "
+                         f"index])")
+    outs = created.get((ref[0], ref[1]))
+    if outs is None:
+        raise _Missing(ref)
+    if not isinstance(ref[2], int) or not 0 <= ref[2] < len(outs):
+        raise ValueError(f"load_model: layer '{ref[0]}' has no output {ref[2]!r}")
+    return outs[ref[2]]
+
+
+def _resolve_refs(struct, created):
+    if isinstance(struct, list) and struct and isinstance(struct[0], str):
+        return _resolve_ref(struct, created)
+    if isinstance(struct, dict):
+        return {k: _resolve_refs(v, created) for k, v in struct.items()}
+    if isinstance(struct, list):
+        return [_resolve_refs(v, created) for v in struct]
+    raise ValueError(f"load_model: bad model inputs/outputs entry {struct!r}")
+
+
+def _functional_from_config(cls, config):
+    """Rebuilds a functional model: each layer from its class and config, then each recorded call replayed
+    once the tensors it needs exist (shared layers and any saved order work)."""
+    created, pending = {}, []
+    for entry in config["layers"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise ValueError(f"load_model: a layer entry must be a dict with a config, got {entry!r:.200}")
+        if entry.get("class_name") == "InputLayer":
+            c = entry["config"]
+            shape = c.get("batch_shape")
+            if not isinstance(shape, list) or not shape:
+                raise ValueError(f"load_model: input layer '{c.get('name')}' needs a batch_shape, got {shape!r}")
+            t = Input(batch_shape=shape, dtype=c.get("dtype"), name=c.get("name"))
+            created[(t.input_layer.name, 0)] = [t]
+            continue
+        layer = deserialize_layer(entry)
+        nodes = entry.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ValueError(f"load_model: layer '{layer.name}': inbound_nodes must be a list")
+        pending += [(layer, i, node) for i, node in enumerate(nodes)]
+    while pending:
+        waiting = []
+        for layer, i, node in pending:
+            try:
+                if not isinstance(node, dict):
+                    raise ValueError(f"load_model: layer '{layer.name}': an inbound node must be a dict with 'args' "
+                                     f"and 'kwargs'")
+                args = _decode_call(node.get("args", []), created)
+                kwargs = _decode_call(node.get("kwargs", {}), created)
+            except _Missing:
+                waiting.append((layer, i, node))
+                continue
+            out = layer(*args, **kwargs)
+            created[(layer.name, i)] = flatten(out)
+        if len(waiting) == len(pending):
+            layer, i, node = waiting[0]
+            raise ValueError(f"load_model: the graph cannot be rebuilt: layer '{layer.name}' (call {i}) needs tensors "
+                             f"that no layer of the config makes")
+        pending = waiting
+    try:
+        inputs = _resolve_refs(config["input_layers"], created)
+        outputs = _resolve_refs(config["output_layers"], created)
+    except _Missing as exc:
+        raise ValueError(f"load_model: the model's inputs/outputs name a tensor no layer makes: {exc}") from None
+    return cls(inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True))
 
 
 def _accepts_training(obj, method="forward"):

@@ -3,7 +3,7 @@ Input, the first layer's input_shape, build(), or the first batch of data)."""
 from __future__ import annotations
 
 from ..graph import KerasTensor
-from ..layers.base import Input, InputLayer, Layer, auto_name
+from ..layers.base import Input, InputLayer, Layer, auto_name, deserialize_layer, serialize_layer
 from .model import Model
 
 __all__ = ["Sequential"]
@@ -104,3 +104,28 @@ class Sequential(Model):
                              f"calling `build()` or by calling the model on a batch of data (or give the first "
                              f"layer input_shape=..., or add an Input)")
         return super().summary(*args, **kwargs)
+
+    def get_config(self):
+        """Keras's Sequential config: the layers in order, an InputLayer first once the input shape is known."""
+        entries = [serialize_layer(layer) for layer in self._stack]
+        if self._graph is not None and not isinstance(self._stack[0], InputLayer):
+            t = self._graph["inputs"][0]
+            entries.insert(0, {"module": InputLayer.__module__, "class_name": "InputLayer", "name": t.input_layer.name,
+                               "config": t.input_layer.get_config()})
+        return {"name": self.name, "trainable": self._trainable, "layers": entries}
+
+    @classmethod
+    def from_config(cls, config):
+        layers = config.get("layers")
+        if not isinstance(layers, list):
+            raise ValueError(f"load_model: Sequential '{config.get('name')}': 'layers' must be a list")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for i, entry in enumerate(layers):
+            if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
+                if i:
+                    raise ValueError("load_model: an InputLayer can only be a Sequential's first layer")
+                c = entry.get("config", {})
+                model.add(Input(batch_shape=c.get("batch_shape"), dtype=c.get("dtype"), name=c.get("name")))
+            else:
+                model.add(deserialize_layer(entry))
+        return model
