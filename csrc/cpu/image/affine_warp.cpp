@@ -2,9 +2,8 @@
 // boundary mapping (ni_interpolation.c: map_coordinate for the coordinate,
 // then the spline boundary mode for taps that fall outside), weights
 // w0 = 1 - frac, w1 = 1 - w0, and the sum p00*wr0*wc0 + p01*wr0*wc1 + ...
-// in that order, in double. Interior pixels (both taps inside on both axes)
-// skip the mapping. Memory-bound gathers: one scalar version serves every
-// ISA level.
+// in that order, in double. Gathers from an image that sits in L2: one scalar
+// version serves every ISA level.
 #include "cpu/image/affine_warp.h"
 
 #include <algorithm>
@@ -21,6 +20,13 @@ namespace {
 // Far enough outside any image that the boundary mapping still sees it as
 // outside, small enough for an exact int64 floor.
 constexpr double kCoordLimit = 1e15;
+
+// floor() for |v| <= kCoordLimit without a libm call (the baseline x86-64
+// build has no roundsd); exact, so the weights stay scipy's.
+inline double floor_small(double v) {
+  const double t = static_cast<double>(static_cast<std::int64_t>(v));
+  return t > v ? t - 1.0 : t;
+}
 
 // scipy's map_coordinate for an input coordinate outside [0, len - 1].
 double map_coordinate(double in, std::int64_t len, FillMode mode) {
@@ -126,13 +132,13 @@ bool axis_taps(double cc, std::int64_t len, FillMode mode, int order, AxisTaps* 
     if (!(cc > -1.0)) return false;
   }
   if (order == 0) {
-    const std::int64_t start = static_cast<std::int64_t>(std::floor(cc + 0.5));
+    const std::int64_t start = static_cast<std::int64_t>(floor_small(cc + 0.5));
     t->i0 = t->i1 = map_tap(start, len, mode);
     t->w0 = 1.0;
     t->w1 = 0.0;
     return true;
   }
-  const double fl = std::floor(cc);
+  const double fl = floor_small(cc);
   const std::int64_t start = static_cast<std::int64_t>(fl);
   t->i0 = map_tap(start, len, mode);
   t->i1 = map_tap(start + 1, len, mode);
@@ -141,7 +147,23 @@ bool axis_taps(double cc, std::int64_t len, FillMode mode, int order, AxisTaps* 
   return true;
 }
 
-// One output row of one image. CH > 0 fixes the channel count at compile time.
+// Writes the bilinear sum of one pixel's four taps, in scipy's order.
+template <class T, int CH>
+inline void blend4(const T* p00, const T* p01, const T* p10, const T* p11, double wr0, double wr1, double wc0,
+                   double wc1, std::int64_t C, T* o) {
+  const std::int64_t n = CH > 0 ? CH : C;
+  for (std::int64_t k = 0; k < n; ++k) {
+    double t = static_cast<double>(p00[k]) * wr0 * wc0;
+    t += static_cast<double>(p01[k]) * wr0 * wc1;
+    t += static_cast<double>(p10[k]) * wr1 * wc0;
+    t += static_cast<double>(p11[k]) * wr1 * wc1;
+    o[k] = static_cast<T>(t);
+  }
+}
+
+// One output row of one image. CH > 0 fixes the channel count at compile time. Bilinear 'nearest' and
+// 'constant' (the common fills) take a branch-light path: clamped taps are scipy's taps for 'nearest';
+// for 'constant' a clamped second tap only ever replaces a tap of weight 0 (scipy mirrors it).
 template <class T, int CH>
 void warp_row(const WarpGeometry& g, const T* img, const double* m, std::int64_t r, T* out_row, bool flip_cols) {
   const std::int64_t C = CH > 0 ? CH : g.c;
@@ -151,24 +173,31 @@ void warp_row(const WarpGeometry& g, const T* img, const double* m, std::int64_t
   const double base_r = m[2] + rd * m[0];
   const double base_c = m[5] + rd * m[3];
   const T cval = static_cast<T>(g.cval);
+  const double hmax = static_cast<double>(H - 1), wmax = static_cast<double>(W - 1);
+  const bool fast = g.order == 1 && (g.mode == FillMode::nearest || g.mode == FillMode::constant);
+  const bool constant = g.mode == FillMode::constant;
   for (std::int64_t c = 0; c < OW; ++c) {
     const double cd = static_cast<double>(c);
     const double cr = base_r + cd * m[1];
     const double cc = base_c + cd * m[4];
     T* o = out_row + (flip_cols ? OW - 1 - c : c) * C;
-    if (g.order == 1 && cr >= 0 && cr < static_cast<double>(H - 1) && cc >= 0 && cc < static_cast<double>(W - 1)) {
-      const std::int64_t r0 = static_cast<std::int64_t>(cr), c0 = static_cast<std::int64_t>(cc);
-      const double wr0 = 1.0 - (cr - static_cast<double>(r0)), wr1 = 1.0 - wr0;
-      const double wc0 = 1.0 - (cc - static_cast<double>(c0)), wc1 = 1.0 - wc0;
-      const T* p00 = img + (r0 * W + c0) * C;
-      const T* p10 = p00 + W * C;
-      for (std::int64_t k = 0; k < C; ++k) {
-        double t = static_cast<double>(p00[k]) * wr0 * wc0;
-        t += static_cast<double>(p00[C + k]) * wr0 * wc1;
-        t += static_cast<double>(p10[k]) * wr1 * wc0;
-        t += static_cast<double>(p10[C + k]) * wr1 * wc1;
-        o[k] = static_cast<T>(t);
+    if (fast) {
+      if (constant) {
+        if (!(cr >= 0 && cr <= hmax && cc >= 0 && cc <= wmax)) {
+          for (std::int64_t k = 0; k < C; ++k) o[k] = cval;
+          continue;
+        }
       }
+      const double crc = std::clamp(cr, -kCoordLimit, kCoordLimit), ccc = std::clamp(cc, -kCoordLimit, kCoordLimit);
+      const double fr = floor_small(crc), fc = floor_small(ccc);
+      const std::int64_t r0 = static_cast<std::int64_t>(fr), c0 = static_cast<std::int64_t>(fc);
+      const double wr0 = 1.0 - (crc - fr), wr1 = 1.0 - wr0;
+      const double wc0 = 1.0 - (ccc - fc), wc1 = 1.0 - wc0;
+      const std::int64_t ra = std::clamp<std::int64_t>(r0, 0, H - 1), rb = std::clamp<std::int64_t>(r0 + 1, 0, H - 1);
+      const std::int64_t ca = std::clamp<std::int64_t>(c0, 0, W - 1), cb = std::clamp<std::int64_t>(c0 + 1, 0, W - 1);
+      const T* rowa = img + ra * W * C;
+      const T* rowb = img + rb * W * C;
+      blend4<T, CH>(rowa + ca * C, rowa + cb * C, rowb + ca * C, rowb + cb * C, wr0, wr1, wc0, wc1, C, o);
       continue;
     }
     AxisTaps tr, tc;
@@ -181,16 +210,8 @@ void warp_row(const WarpGeometry& g, const T* img, const double* m, std::int64_t
       for (std::int64_t k = 0; k < C; ++k) o[k] = p00[k];
       continue;
     }
-    const T* p01 = img + (tr.i0 * W + tc.i1) * C;
-    const T* p10 = img + (tr.i1 * W + tc.i0) * C;
-    const T* p11 = img + (tr.i1 * W + tc.i1) * C;
-    for (std::int64_t k = 0; k < C; ++k) {
-      double t = static_cast<double>(p00[k]) * tr.w0 * tc.w0;
-      t += static_cast<double>(p01[k]) * tr.w0 * tc.w1;
-      t += static_cast<double>(p10[k]) * tr.w1 * tc.w0;
-      t += static_cast<double>(p11[k]) * tr.w1 * tc.w1;
-      o[k] = static_cast<T>(t);
-    }
+    blend4<T, CH>(p00, img + (tr.i0 * W + tc.i1) * C, img + (tr.i1 * W + tc.i0) * C, img + (tr.i1 * W + tc.i1) * C,
+                  tr.w0, tr.w1, tc.w0, tc.w1, C, o);
   }
 }
 

@@ -209,23 +209,69 @@ def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
 
 
 # --------------------------------------------------------------------------- TensorFlow's resize
-TF_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
-_TF_TO_PIL = {"bicubic": "bicubic", "area": "box", "lanczos3": "lanczos"}
+TF_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area")
+
+
+def _bound(i, n):
+    return np.clip(i, 0, n - 1)
+
+
+def _area_weights(n_in, n_out):
+    """(n_out, n_in) weights of TensorFlow's resize_area along one axis: each output cell averages the input
+    cells its box [o*s, (o+1)*s) overlaps, by overlap length (float32, as TensorFlow computes them)."""
+    f32 = np.float32
+    s = f32(n_in) / f32(n_out)
+    w = np.zeros((n_out, n_in), np.float32)
+    for o in range(n_out):
+        lo, hi = f32(o) * s, f32(o + 1) * s
+        for i in range(int(np.floor(lo)), int(np.ceil(hi))):
+            part = (min(f32(i + 1), hi) - max(f32(i), lo))
+            w[o, _bound(i, n_in)] += part
+    return w / s
+
+
+_CUBIC_TABLE = None
+
+
+def _cubic_weights(n_in, n_out):
+    """(n_out, n_in) weights of TensorFlow 2's bicubic resize (Keys a=-0.5 from a 1024-step table, half-pixel
+    centres, taps outside the image dropped and the rest renormalised)."""
+    global _CUBIC_TABLE
+    size = 1 << 10
+    if _CUBIC_TABLE is None:
+        a = -0.5
+        x = (np.arange(size + 1) * 1.0 / size).astype(np.float32)
+        t0 = ((a + 2) * x - (a + 3)) * x * x + 1
+        x1 = x + np.float32(1.0)
+        t1 = ((a * x1 - 5 * a) * x1 + 8 * a) * x1 - 4 * a
+        _CUBIC_TABLE = np.stack([t0, t1], axis=1).astype(np.float32)
+    f32 = np.float32
+    s = f32(n_in) / f32(n_out)
+    w = np.zeros((n_out, n_in), np.float32)
+    for o in range(n_out):
+        loc = (f32(o) + f32(0.5)) * s - f32(0.5)
+        base = int(np.floor(loc))
+        off = int(np.rint((loc - f32(base)) * f32(size)))
+        taps = [(base - 1, _CUBIC_TABLE[off, 1]), (base, _CUBIC_TABLE[off, 0]),
+                (base + 1, _CUBIC_TABLE[size - off, 0]), (base + 2, _CUBIC_TABLE[size - off, 1])]
+        taps = [(i, wt) for i, wt in taps if 0 <= i < n_in]
+        total = f32(sum(wt for _, wt in taps))
+        for i, wt in taps:
+            w[o, i] += wt / total if abs(total) >= 1000 * np.finfo(np.float32).tiny else wt
+    return w
 
 
 def resize(x, size, interpolation="bilinear"):
-    """tf.image.resize on one (H, W, C) image, float32 out: 'bilinear' and 'nearest' with TensorFlow's
-    half-pixel centres (antialias off) on the warp kernel; 'bicubic', 'area', 'lanczos3' through Pillow's
-    filters of the same name (close to TensorFlow's, not identical)."""
+    """tf.image.resize on one (H, W, C) image, float32 out, antialias off: 'bilinear' and 'nearest' (half-pixel
+    centres) on the warp kernel, 'bicubic' and 'area' as separable weight matrices with TensorFlow's
+    weights."""
+    x = np.asarray(x, dtype=np.float32)
     h, w = x.shape[:2]
     oh, ow = size
-    if interpolation in _TF_TO_PIL:
-        Image = pil_image()
-        resample = _pil_filter(_TF_TO_PIL[interpolation])
-        chans = [np.asarray(Image.fromarray(np.ascontiguousarray(x[..., k], dtype=np.float32), "F")
-                            .resize((ow, oh), resample)) for k in range(x.shape[2])]
-        return np.stack(chans, axis=-1).astype(np.float32)
-    x = np.asarray(x, dtype=np.float32)
+    if interpolation in ("bicubic", "area"):
+        make = _area_weights if interpolation == "area" else _cubic_weights
+        wy, wx = make(h, oh), make(w, ow)
+        return np.einsum("oh,hwc,pw->opc", wy, x, wx, optimize=True).astype(np.float32)
     if (h, w) == (oh, ow):
         return x.copy()
     sh, sw = h / oh, w / ow
