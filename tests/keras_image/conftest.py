@@ -76,3 +76,8 @@ def tf_keras():
 def keras_image(tf_keras):
     from tf_keras.src.preprocessing import image
     return image
+
+
+def pytest_configure(config):
+    # tf.keras 2 calls scipy through a namespace scipy deprecates; not ours to fix.
+    config.addinivalue_line("filterwarnings", "ignore:Please import `affine_transform`:DeprecationWarning")

@@ -262,9 +262,9 @@ def _cubic_weights(n_in, n_out):
 
 
 def resize(x, size, interpolation="bilinear"):
-    """tf.image.resize on one (H, W, C) image, float32 out, antialias off: 'bilinear' and 'nearest' (half-pixel
-    centres) on the warp kernel, 'bicubic' and 'area' as separable weight matrices with TensorFlow's
-    weights."""
+    """tf.image.resize on one (H, W, C) image, float32 out, antialias off: 'bilinear' (half-pixel centres) on the
+    warp kernel, 'nearest' by TensorFlow's float32 index rule, 'bicubic' and 'area' as separable weight
+    matrices with TensorFlow's weights."""
     x = np.asarray(x, dtype=np.float32)
     h, w = x.shape[:2]
     oh, ow = size
@@ -274,11 +274,16 @@ def resize(x, size, interpolation="bilinear"):
         return np.einsum("oh,hwc,pw->opc", wy, x, wx, optimize=True).astype(np.float32)
     if (h, w) == (oh, ow):
         return x.copy()
+    if interpolation == "nearest":
+        # TensorFlow's float32 arithmetic: rounding ties decide which pixel is picked when upsampling.
+        f32 = np.float32
+        rows = np.minimum(np.floor((np.arange(oh, dtype=f32) + f32(0.5)) * (f32(h) / f32(oh))), h - 1)
+        cols = np.minimum(np.floor((np.arange(ow, dtype=f32) + f32(0.5)) * (f32(w) / f32(ow))), w - 1)
+        return x[rows.astype(np.intp)][:, cols.astype(np.intp)]
     sh, sw = h / oh, w / ow
     # input = (out + 0.5) * scale - 0.5; the warp clamps taps at the edges as TensorFlow does.
     m = np.array([[sh, 0.0, 0.5 * sh - 0.5], [0.0, sw, 0.5 * sw - 0.5]])
-    order = 1 if interpolation == "bilinear" else 0
-    return ops.affine_warp(x, m, output_size=(oh, ow), order=order, fill_mode="nearest")
+    return ops.affine_warp(x, m, output_size=(oh, ow), order=1, fill_mode="nearest")
 
 
 def smart_resize(x, size, interpolation="bilinear"):
