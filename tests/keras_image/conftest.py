@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-PIL = pytest.importorskip("PIL.Image")
+def _pil():
+    return pytest.importorskip("PIL.Image")
 
 
 def _sample_photos():
@@ -34,7 +35,7 @@ def photo_dir(tmp_path_factory):
         d = root / name
         (d / "nested").mkdir(parents=True)
         crops = _crops(photo, 11, rng)
-        Image = PIL
+        Image = _pil()
         Image.fromarray(crops[0]).save(d / "a0.png")
         Image.fromarray(crops[1]).save(d / "a1.jpg", quality=90)
         Image.fromarray(crops[2]).save(d / "a2.jpeg", quality=75)
@@ -61,7 +62,7 @@ def digits_dir(tmp_path_factory):
         (root / name).mkdir()
         imgs = digits.images[digits.target == label][:20]
         for i, img in enumerate(imgs):
-            PIL.fromarray((img * 15).astype(np.uint8), "L").save(root / name / f"{i:03d}.png")
+            _pil().fromarray((img * 15).astype(np.uint8), "L").save(root / name / f"{i:03d}.png")
     return root
 
 

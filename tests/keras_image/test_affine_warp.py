@@ -1,4 +1,5 @@
-"""ops.affine_warp against scipy.ndimage.affine_transform (the call Keras makes), per fill mode and order."""
+"""ops.affine_warp against scipy.ndimage.affine_transform (the call Keras makes), per fill mode and order;
+non-finite pixel coordinates (from maps that overflow) take cval in every mode."""
 import numpy as np
 import pytest
 
@@ -104,6 +105,11 @@ def test_far_away_coordinates_stay_in_bounds():
             assert set(np.unique(out)) <= set(np.unique(x)) | {-3.0}
     nearest = ops.affine_warp(x, np.array([[0.0, 0.0, 1e18], [0.0, 0.0, -1e18]]), fill_mode="nearest")
     assert np.all(nearest == x[-1, 0])
+    # rows * 1e308 overflow to inf and inf - inf is NaN: those pixels take cval, nothing is read
+    nan_map = np.array([[1e308, 1e308, 0.0], [1e308, -1e308, 0.0]])
+    for mode in MODES:
+        out = ops.affine_warp(x, nan_map, fill_mode=mode, cval=-3.0)
+        assert np.isfinite(out).all() and out[2, 3, 0] == -3.0
 
 
 def test_bad_arguments_name_the_argument():

@@ -182,6 +182,10 @@ void warp_row(const WarpGeometry& g, const T* img, const double* m, std::int64_t
     const double cc = base_c + cd * m[4];
     T* o = out_row + (flip_cols ? OW - 1 - c : c) * C;
     if (fast) {
+      if (cr != cr || cc != cc) {  // NaN from inf - inf in the map: no pixel to read
+        for (std::int64_t k = 0; k < C; ++k) o[k] = cval;
+        continue;
+      }
       if (constant) {
         if (!(cr >= 0 && cr <= hmax && cc >= 0 && cc <= wmax)) {
           for (std::int64_t k = 0; k < C; ++k) o[k] = cval;
