@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from pyfastnn.keras.preprocessing import _imaging, image
+from keras_image_data import IGNORE_KERAS_SCIPY_WARNING, keras_image, photo_dir, tf_keras  # noqa: F401 (fixtures)
+
+pytestmark = IGNORE_KERAS_SCIPY_WARNING
 
 AUG = dict(rescale=1. / 255, rotation_range=40, width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
            zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")

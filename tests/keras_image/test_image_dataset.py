@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pyfastnn.keras import utils
+from keras_image_data import digits_dir, photo_dir, tf_keras  # noqa: F401 (fixtures)
 
 
 def both(tf_keras, root, **kw):

@@ -7,6 +7,7 @@ import pytest
 
 from pyfastnn.keras import utils
 from pyfastnn.keras.preprocessing import image
+from keras_image_data import photo_dir, tf_keras  # noqa: F401 (fixtures)
 
 
 def test_to_categorical_matches_tf_keras(tf_keras):

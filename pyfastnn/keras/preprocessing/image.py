@@ -453,6 +453,8 @@ class ImageDataGenerator:
         return x
 
     def _brightness(self, x, brightness):
+        # tf.keras hands a channels-first image to array_to_img as if it were channels-last (an error for most
+        # shapes); here it is transposed to channels-last and back.
         if self.data_format == "channels_first":
             return apply_brightness_shift(x.transpose(1, 2, 0), brightness, False).transpose(2, 0, 1)
         return apply_brightness_shift(x, brightness, False)
@@ -566,13 +568,13 @@ class Iterator(Sequence):
         """The generator for the next batch (call under the lock): numpy's legacy generator seeded as Keras
         seeds the global one, or the global one when there is no seed."""
         if self.seed is None:
-            return np.random.mtrand._rand
+            return np.random
         rng = np.random.RandomState(self.seed + self.total_batches_seen)
         self._last_rng = rng
         return rng
 
     def _set_index_array(self, rng=None):
-        rng = rng if rng is not None else (self._last_rng if self._last_rng is not None else np.random.mtrand._rand)
+        rng = rng if rng is not None else (self._last_rng if self._last_rng is not None else np.random)
         self.index_array = np.arange(self.n)
         if self.shuffle:
             self.index_array = rng.permutation(self.n)
@@ -780,7 +782,7 @@ class DirectoryIterator(Iterator):
         return x
 
     def _get_batches_of_transformed_samples(self, index_array, rng=None):
-        rng = rng if rng is not None else np.random.mtrand._rand
+        rng = rng if rng is not None else np.random
         filepaths = self.filepaths
         hwc = np.empty((len(index_array),) + self.target_size + (self._channels(),), dtype=self.dtype)
         for i, j in enumerate(index_array):
@@ -880,7 +882,7 @@ class NumpyArrayIterator(Iterator):
         super().__init__(self.x.shape[0], batch_size, shuffle, seed)
 
     def _get_batches_of_transformed_samples(self, index_array, rng=None):
-        rng = rng if rng is not None else np.random.mtrand._rand
+        rng = rng if rng is not None else np.random
         gen = self.image_data_generator
         batch_x = gen._transform_batch(self.x[index_array], rng)
         out = np.empty((len(index_array),) + self.x.shape[1:], dtype=self.dtype)

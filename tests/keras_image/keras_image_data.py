@@ -1,5 +1,7 @@
-"""Image folders built offline for the keras image tests: crops of scikit-learn's two sample photographs
-(china.jpg, flower.jpg) and its handwritten digits, written as PNG/JPEG/BMP/... files into class folders."""
+"""Fixtures of the keras image tests (imported by each test module; a conftest.py here would shadow
+tests/conftest.py, which other tests import by name): image folders built offline from crops of
+scikit-learn's two sample photographs (china.jpg, flower.jpg) and its handwritten digits, written as
+PNG/JPEG/BMP/... files into class folders, and the tf.keras 2 reference."""
 import os
 
 import numpy as np
@@ -78,7 +80,5 @@ def keras_image(tf_keras):
     from tf_keras.src.preprocessing import image
     return image
 
-
-def pytest_configure(config):
-    # tf.keras 2 calls scipy through a namespace scipy deprecates; not ours to fix.
-    config.addinivalue_line("filterwarnings", "ignore:Please import `affine_transform`:DeprecationWarning")
+# tf.keras 2 calls scipy through a namespace scipy deprecates; not ours to fix.
+IGNORE_KERAS_SCIPY_WARNING = pytest.mark.filterwarnings("ignore:Please import `affine_transform`:DeprecationWarning")
