@@ -700,4 +700,3 @@ def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, 
     a = _cpu_only(op, grad_out=arrays["grad_out"], out=arrays["out"], lse=arrays["lse"])
     q, k, v, mask, scale = _attention_args(op, arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
     return _core.attention_backward(a["grad_out"], q, k, v, a["out"], a["lse"], bool(causal), mask, scale)
-
