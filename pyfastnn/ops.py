@@ -143,6 +143,36 @@ def _cpu_only(op: str, **arrays):
     return out
 
 
+# ----------------------------------------------------------------- images
+_FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+__all__ += ["affine_warp"]
+
+
+def affine_warp(x, matrix, *, output_size=None, order=1, fill_mode="nearest", cval=0.0, flip_cols=None,
+                flip_rows=None):
+    """Resamples channels-last images through affine maps, as ``scipy.ndimage.affine_transform`` does for each
+    channel (the same values to the last bit of the output type).
+
+    x: (H, W, C) or (N, H, W, C), float32 or float64. matrix: float64 (2, 3), or (N, 2, 3) one per image;
+    output pixel (r, c) reads the input at ``matrix[:, :2] @ (r, c) + matrix[:, 2]`` (row, column order).
+    output_size: (OH, OW), default (H, W). order: 0 (nearest sample) or 1 (bilinear). fill_mode: scipy's
+    'constant' (cval outside the image), 'nearest', 'reflect' or 'wrap'. flip_cols / flip_rows: optional bool
+    arrays (N,) that mirror each output image left-right / upside-down after the warp. Images are split over
+    the thread pool by rows, without the GIL."""
+    op = "affine_warp"
+    a = _cpu_only(op, x=x, matrix=matrix)
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"{op}: argument 'fill_mode' must be one of {', '.join(map(repr, _FILL_MODES))}, "
+                         f"got {fill_mode!r}")
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order not in (0, 1):
+        raise ValueError(f"{op}: argument 'order' must be 0 (nearest) or 1 (bilinear), got {order!r}")
+    m = a["matrix"]
+    if isinstance(m, np.ndarray) and m.dtype != np.float64 and m.dtype.kind in "fiu":
+        m = m.astype(np.float64)
+    return _core.affine_warp(a["x"], m, output_size, int(order), fill_mode, _scalar(op, "cval", cval),
+                             flip_cols, flip_rows)
+
+
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution like ``torch.nn.functional.conv2d``.
 

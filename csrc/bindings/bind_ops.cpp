@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "ops/activation.h"
+#include "ops/affine_warp.h"
 #include "ops/attention.h"
 #include "ops/bias_activation.h"
 #include "ops/conv2d.h"
@@ -104,6 +105,10 @@ void bind_ops(py::module_& m) {
         py::arg("lr") = 1e-2, py::arg("alpha") = 0.99, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
         py::arg("momentum") = 0.0, py::arg("momentum_buf") = py::none(), py::arg("centered") = false,
         py::arg("grad_avg") = py::none(), "One torch.optim.RMSprop step in place");
+  m.def("affine_warp", &ops::affine_warp, py::arg("x"), py::arg("matrix"), py::arg("output_size") = py::none(),
+        py::arg("order") = 1, py::arg("fill_mode") = "nearest", py::arg("cval") = 0.0,
+        py::arg("flip_cols") = py::none(), py::arg("flip_rows") = py::none(),
+        "Affine resampling of channels-last images, scipy.ndimage.affine_transform's semantics (order 0/1)");
 }
 
 }  // namespace pyfastnn

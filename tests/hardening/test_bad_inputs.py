@@ -368,6 +368,11 @@ CASES = [
                                                                    f32(1, 2, 5, 4), f32(1, 2, 5, 4),
                                                                    *_attn_out()),
      ValueError, ["attention_backward", "'grad_out'"]),
+    ("affine_warp-fill_mode", lambda: ops.affine_warp(f32(4, 4, 3), np.eye(2, 3), fill_mode="mirror"), ValueError,
+     ["affine_warp", "'fill_mode'"]),
+    ("affine_warp-matrix", lambda: ops.affine_warp(f32(2, 4, 4, 3), np.eye(3)), ValueError, ["affine_warp", "'matrix'"]),
+    ("affine_warp-x-dtype", lambda: ops.affine_warp(_arr((4, 4, 3), np.int32), np.eye(2, 3)), TypeError,
+     ["affine_warp", "'x'"]),
     # ------------------------------------------------------------ Tensor
     ("tensor-string", lambda: pyfastnn.tensor("abc"), TypeError, ["tensor", "str", "<U3"]),
     ("tensor-string-array", lambda: pyfastnn.tensor(np.array(["a", "b"])), TypeError, ["tensor", "<U1"]),
