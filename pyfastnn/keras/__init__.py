@@ -3,9 +3,9 @@
     from pyfastnn.keras import Sequential, layers          # was: from tensorflow.keras import ...
     from pyfastnn.keras.layers import Conv2D, Dense, ...
 """
-from . import applications, callbacks, layers, losses, models, optimizers
+from . import applications, callbacks, layers, losses, models, optimizers, preprocessing, utils
 from .layers import Input
 from .models import Model, Sequential, load_model
 
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "optimizers", "losses", "callbacks", "load_model",
-           "applications"]
+           "applications", "preprocessing", "utils"]
