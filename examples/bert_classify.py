@@ -117,7 +117,8 @@ def main():
     counts = np.bincount(y_train, minlength=len(PACKAGES))
     majority = np.bincount(y_test).max() / len(y_test)
     print(f"docstrings: {len(x_train)} train / {len(x_test)} test, per package "
-          f"{dict(zip(PACKAGES, counts.tolist()))}; majority-class accuracy {majority:.3f} ({time.time() - start:.1f}s)")
+          f"{dict(zip(PACKAGES, counts.tolist()))}; majority-class accuracy {majority:.3f} "
+          f"({time.time() - start:.1f}s)")
 
     config = models.BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                intermediate_size=128, max_position_embeddings=args.max_length,
