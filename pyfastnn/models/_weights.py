@@ -111,6 +111,9 @@ def vision_weights(weights, pretrained, where, kwargs, head_key):
         raise ValueError(f"{where}: pretrained=True would download weights, and pyfastnn downloads nothing: pass "
                          f"the checkpoint file you have, e.g. {where}(weights='path/to/{where}.pth') (torchvision "
                          f"keeps its downloads in ~/.cache/torch/hub/checkpoints), or a state dict")
+    n = kwargs.get("num_classes", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:      # before seconds of building layers
+        raise ValueError(f"{where}: 'num_classes' must be a positive int, got {n!r}")
     if weights is None:
         return None, None
     state, source = resolve_state_dict(weights, where)
