@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _device
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from .generation import as_index_array
 
 __all__ = ["activation", "ACTIVATIONS", "key_padding_mask", "causal_padding_mask", "check_ids", "merge_heads",
-           "split_heads", "attention", "label_array", "class_labels", "flag"]
+           "split_heads", "attention", "label_array", "class_labels", "flag", "on_device_of"]
 
 
 def _quick_gelu(x):
@@ -107,6 +108,14 @@ def causal_padding_mask(attention_mask, where, batch, q_len, past):
     if pad is None:
         return causal[None, None], False
     return causal[None, None] & pad[:, None, None, :], False
+
+
+def on_device_of(mask, hidden):
+    """The (host-built) mask on the device of the hidden states, so a model moved to 'cuda' takes the same
+    inputs."""
+    if mask is None:
+        return None
+    return _device.to_device(mask, _device.device_of(hidden.detach()._array), "attention mask")
 
 
 def split_heads(x, heads):

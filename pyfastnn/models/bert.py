@@ -9,7 +9,7 @@ from .. import nn
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from ._text import (activation, attention, check_ids, class_labels, flag, key_padding_mask, label_array,
-                    merge_heads, split_heads)
+                    merge_heads, on_device_of, split_heads)
 from .configuration import ConfigError, PretrainedConfig
 from .outputs import BaseModelOutputWithPoolingAndCrossAttentions, MaskedLMOutput, SequenceClassifierOutput
 from .pretrained import PreTrainedModel
@@ -236,6 +236,7 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states = flag(output_hidden_states, self.config.output_hidden_states)
         mask = key_padding_mask(attention_mask, where, batch, seq)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, where)
+        mask = on_device_of(mask, hidden)
         all_hidden, all_attentions = [hidden] if output_hidden_states else None, [] if output_attentions else None
         for layer in self.encoder.layer:
             hidden, weights = layer(hidden, mask, output_attentions)

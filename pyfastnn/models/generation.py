@@ -252,7 +252,7 @@ class GenerationMixin:
             while length < total:
                 result = self(input_ids=step_ids, attention_mask=mask_all[:, :length], position_ids=step_pos,
                               past_key_values=cache, use_cache=use_cache, logits_to_keep=1)
-                scores = result.logits.numpy()[:, -1, :]
+                scores = result.logits.cpu().numpy()[:, -1, :]
                 if do_sample:
                     probs = _softmax(_warp(scores, float(temperature), top_k, top_p).astype(np.float64))
                     tokens = multinomial(tensor(probs), 1).numpy()[:, 0]

@@ -14,7 +14,7 @@ from .. import nn
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from ._text import (activation, attention, causal_padding_mask, check_ids, class_labels, flag, merge_heads,
-                    split_heads)
+                    on_device_of, split_heads)
 from .configuration import ConfigError, PretrainedConfig
 from .generation import GenerationMixin, KVCache
 from .outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
@@ -213,6 +213,7 @@ class GPT2Model(GPT2PreTrainedModel):
             hidden = hidden + self.wte(token_type_ids)
         hidden = self.drop(hidden)
         mask, is_causal = causal_padding_mask(attention_mask, where, batch, seq, past)
+        mask = on_device_of(mask, hidden)
 
         output_attentions = flag(output_attentions, self.config.output_attentions)
         output_hidden_states = flag(output_hidden_states, self.config.output_hidden_states)
