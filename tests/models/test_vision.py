@@ -88,7 +88,9 @@ def test_resnet50_torch_checkpoint_gives_torchs_outputs(tmp_path):
     torch.save(ref.state_dict(), path)
     ours = models.resnet50(weights=path)           # read with pyfastnn.load; num_classes from the checkpoint
     assert ours.fc.out_features == 10
-    x = np.random.RandomState(0).randn(4, 3, 64, 64).astype(np.float32)
+    # 96x96: layer4's batch statistics then pool 4 x 3 x 3 values; at 64x64 (4 x 2 x 2) float32 rounding alone
+    # (torch's own, against float64) comes near the 1e-4 bound
+    x = np.random.RandomState(0).randn(4, 3, 96, 96).astype(np.float32)
     errors = _compare(ours, ref, x)
     assert max(errors.values()) < 1e-4, errors
 
