@@ -3,7 +3,7 @@
 itself (offline), with a WordPiece tokenizer trained by the `tokenizers` package. The model is saved with
 save_pretrained (label names in config.json), loaded back and evaluated on held-out docstrings.
 
-    python examples/bert_classify.py [--epochs 8] [--steps N] [--out bert-docstrings]
+    python examples/bert_classify.py [--epochs 12] [--steps N] [--out bert-docstrings]
 """
 import argparse
 import importlib
@@ -97,7 +97,7 @@ def accuracy(model, tokenizer, texts, labels, max_length, batch=64):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=None, help="stop after this many optimizer steps (quick mode)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
