@@ -15,8 +15,7 @@ import pytest
 
 import pyfastnn
 import pyfastnn.distributed as dist
-from pyfastnn import metrics, nn, ops, optim
-from pyfastnn import keras
+from pyfastnn import keras, metrics, models, nn, ops, optim
 from pyfastnn.keras import Sequential as KSequential
 from pyfastnn.keras import layers as klayers
 from pyfastnn.keras import optimizers as koptimizers
@@ -847,6 +846,51 @@ CASES = [
      ["gaussian_nll_loss", "'var'"]),
 ]
 
+
+def _tiny_gpt2():
+    return models.GPT2LMHeadModel(models.GPT2Config(vocab_size=20, n_embd=8, n_layer=1, n_head=2, n_positions=16))
+
+
+def _tiny_bert(cls=models.BertForSequenceClassification):
+    return cls(models.BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=8, max_position_embeddings=16))
+
+
+MODEL_CASES = [
+    ("models.resnet18-pretrained", lambda: models.resnet18(pretrained=True), ValueError,
+     ["resnet18", "pretrained=True"]),
+    ("models.resnet50-weights", lambda: models.resnet50(weights=42), TypeError, ["resnet50", "weights"]),
+    ("models.ResNet-layers", lambda: models.ResNet(models.resnet.BasicBlock, [2, 2]), ValueError,
+     ["ResNet", "'layers'"]),
+    ("models.vgg16-num_classes", lambda: models.vgg16(num_classes=0), ValueError, ["vgg16", "'num_classes'"]),
+    ("models.VGG-features", lambda: models.VGG(None), TypeError, ["VGG", "'features'"]),
+    ("models.mobilenet_v2-width_mult", lambda: models.mobilenet_v2(width_mult=-1), ValueError,
+     ["MobileNetV2", "'width_mult'"]),
+    ("models.BertConfig-num_labels", lambda: models.BertConfig(num_labels=0), ValueError, ["BertConfig", "num_labels"]),
+    ("models.BertModel-config", lambda: models.BertModel(models.GPT2Config()), TypeError, ["BertModel", "config"]),
+    ("models.BertForSequenceClassification-labels", lambda: _tiny_bert()(np.array([[1, 2]]), labels=np.array([5])),
+     ValueError, ["BertForSequenceClassification", "'labels'"]),
+    ("models.BertForMaskedLM-input_ids", lambda: _tiny_bert(models.BertForMaskedLM)(np.array([[1.5]])), TypeError,
+     ["BertModel", "'input_ids'"]),
+    ("models.GPT2Config-n_head", lambda: models.GPT2Model(models.GPT2Config(n_embd=10, n_head=3)), ValueError,
+     ["GPT2Config", "n_head"]),
+    ("models.GPT2Model-attention_mask", lambda: _tiny_gpt2()(np.array([[1, 2]]), attention_mask=np.ones((1, 5))),
+     ValueError, ["GPT2Model", "'attention_mask'"]),
+    ("models.GPT2LMHeadModel-temperature",
+     lambda: _tiny_gpt2().generate(np.array([[1, 2]]), do_sample=True, temperature=-1.0), ValueError,
+     ["GPT2LMHeadModel.generate", "'temperature'"]),
+    ("models.from_pretrained-directory", lambda: models.GPT2LMHeadModel.from_pretrained("/nonexistent/model-dir"),
+     FileNotFoundError, ["GPT2LMHeadModel.from_pretrained", "/nonexistent/model-dir"]),
+    ("models.AutoConfig-path", lambda: models.AutoConfig.from_pretrained(123), TypeError,
+     ["AutoConfig.from_pretrained", "'path'"]),
+    ("models.AutoModel-directory", lambda: models.AutoModel.from_pretrained("/nonexistent/model-dir"),
+     FileNotFoundError, ["/nonexistent/model-dir"]),
+    ("models.KVCache-max_length", lambda: models.KVCache(max_length=0), ValueError, ["KVCache", "max_length"]),
+    ("models.SequenceClassifierOutput-field", lambda: models.SequenceClassifierOutput(logit=1), TypeError,
+     ["SequenceClassifierOutput", "'logit'"]),
+]
+CASES += MODEL_CASES
+
 IDS = [case[0] for case in CASES]
 
 
@@ -901,3 +945,12 @@ def test_process_survives_the_whole_catalogue():
     np.testing.assert_allclose(ops.matmul(a, a.T), a @ a.T, rtol=1e-6)
     np.testing.assert_allclose(ops.relu(a - 2), np.maximum(a - 2, 0))
     assert not dist.is_initialized()
+
+
+def test_every_model_constructor_is_covered():
+    """One case per constructor family and per text class of pyfastnn.models (the tokenizers have their own)."""
+    names = ["resnet18", "ResNet", "vgg16", "VGG", "mobilenet_v2", "BertConfig", "BertModel",
+             "BertForSequenceClassification", "BertForMaskedLM", "GPT2Config", "GPT2Model", "GPT2LMHeadModel",
+             "AutoConfig", "AutoModel", "KVCache"]
+    missing = [name for name in names if not _covered("models." + name)]
+    assert not missing, missing
