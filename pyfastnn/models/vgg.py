@@ -15,14 +15,6 @@ cfgs = {
 }
 
 
-class _Linear(nn.Linear):
-    """nn.Linear without its default initialisation, for layers whose values VGG sets right after (its own
-    init, or a checkpoint): drawing 100M uniform values only to overwrite them doubles the build time."""
-
-    def reset_parameters(self):
-        pass
-
-
 class VGG(nn.Module):
     def __init__(self, features, num_classes=1000, init_weights=True, dropout=0.5, *, _overwritten=False):
         super().__init__()
@@ -32,12 +24,10 @@ class VGG(nn.Module):
             raise ValueError(f"VGG: 'num_classes' must be a positive int, got {num_classes!r}")
         self.features = features
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        # _overwritten: a checkpoint is loaded next, so no initialisation is needed at all
-        linear = _Linear if init_weights or _overwritten else nn.Linear
         self.classifier = nn.Sequential(
-            linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
-            linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
-            linear(4096, num_classes))
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes))
         if init_weights and not _overwritten:
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):

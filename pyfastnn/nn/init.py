@@ -64,12 +64,37 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
+def _draw_into(tensor, draw):
+    """Fills tensor with draw(dtype, out): straight into its memory when it is a contiguous float32/float64
+    numpy array (no float64 temporary the size of a large layer), else through a staging array."""
+    arr = tensor._array
+    if isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+        draw(arr.dtype, arr)
+        tensor._counter[0] += 1
+        return tensor
+    staging = np.empty(arr.shape, np.float64)
+    draw(np.float64, staging)
+    return _fill(tensor, staging)
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+    rng = _rng(generator)
+
+    def draw(dtype, out):
+        rng.random(dtype=dtype, out=out)
+        out *= b - a
+        out += a
+    return _draw_into(tensor, draw)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+    rng = _rng(generator)
+
+    def draw(dtype, out):
+        rng.standard_normal(dtype=dtype, out=out)
+        out *= std
+        out += mean
+    return _draw_into(tensor, draw)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
