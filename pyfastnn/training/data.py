@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 import queue
 import threading
 import time
@@ -204,22 +205,39 @@ class StreamData:
         self.steps_limit = None if steps is None else int(steps)
         if self.steps_limit is not None and self.steps_limit < 0:
             raise ValueError(f"{where}: steps must be a non-negative int, got {steps!r}")
+        # a PyDataset carries its own loader settings, which win (Keras 3 reads them the same way)
+        workers = getattr(source, "workers", workers) if _is_py_dataset(source) else workers
+        max_queue_size = getattr(source, "max_queue_size", max_queue_size) if _is_py_dataset(source) \
+            else max_queue_size
         self.workers = max(1, int(workers or 1))
         self.max_queue_size = max_queue_size
-        self.sequence = hasattr(source, "__getitem__") and hasattr(source, "__len__") and \
-            not isinstance(source, (list, tuple, np.ndarray, dict))
+        self.sequence = hasattr(source, "__getitem__") and (hasattr(source, "__len__") or _is_py_dataset(source)) \
+            and not isinstance(source, (list, tuple, np.ndarray, dict))
         self.iterator = hasattr(source, "__next__") and not self.sequence
         self._feed = None
         self.exhausted = False
         self.wait_seconds = 0.0
-        if self.sequence and len(source) == 0:
-            raise ValueError(f"{where}: the data sequence is empty (len 0)")
+        if self.sequence:
+            length = self._length()
+            if length == 0:
+                raise ValueError(f"{where}: the data sequence is empty (len 0)")
+            if length is None and self.steps_limit is None:
+                raise ValueError(f"{where}: {type(source).__name__} is endless (num_batches is None): pass "
+                                 f"steps_per_epoch / steps")
+
+    def _length(self):
+        """The batches in one pass of a Sequence-like source; None for an endless one."""
+        if _is_py_dataset(self.source) and getattr(self.source, "num_batches", 0) is None:
+            return None
+        return len(self.source)
 
     @property
     def steps(self):
         if self.steps_limit is not None:
             return self.steps_limit
-        if self.sequence or hasattr(self.source, "__len__"):
+        if self.sequence:
+            return self._length()
+        if hasattr(self.source, "__len__"):
             try:
                 return len(self.source)
             except TypeError:
@@ -227,17 +245,21 @@ class StreamData:
         return None
 
     def _sequence_batches(self):
-        n = len(self.source)
-
-        def passes():
-            while True:
-                for i in range(n):
-                    yield i
-                if hasattr(self.source, "on_epoch_end"):
-                    self.source.on_epoch_end()
-        if self.workers > 1:
-            return _ordered_map(self.source.__getitem__, passes(), self.workers)
-        return (self.source[i] for i in passes())
+        """Passes over the source, one after another: on_epoch_begin before a pass, on_epoch_end after its
+        last batch has been made (with several workers, the pass is drained first, so no batch of it can see
+        the next pass's shuffle)."""
+        source, length = self.source, self._length()
+        while True:
+            if hasattr(source, "on_epoch_begin"):
+                source.on_epoch_begin()
+            indices = itertools.count() if length is None else range(length)
+            if self.workers > 1:
+                yield from _ordered_map(source.__getitem__, indices, self.workers)
+            else:
+                for i in indices:
+                    yield source[i]
+            if hasattr(source, "on_epoch_end"):
+                source.on_epoch_end()
 
     def _start(self):
         if self.sequence:
@@ -281,6 +303,11 @@ class StreamData:
         if isinstance(self._feed, _Background):
             self._feed.close()
         self._feed = None
+
+
+def _is_py_dataset(source):
+    """A keras.utils.PyDataset (or Keras's own): it declares num_batches and its loader settings."""
+    return any(c.__name__ == "PyDataset" for c in type(source).__mro__)
 
 
 def make_data(x, y, *, batch_size, shuffle, steps, workers, max_queue_size, where, sample_weight=None):
