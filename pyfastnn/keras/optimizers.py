@@ -113,12 +113,7 @@ class _KerasRMSpropStep(optim.RMSprop):
 
     def _update(self, p, grad, group, state):
         xp = _device.array_module(grad)
-        if "square_avg" not in state:
-            state["square_avg"] = self._zeros_like(p)
-            if group["momentum"] > 0:
-                state["momentum_buffer"] = self._zeros_like(p)
-            if group["centered"]:
-                state["grad_avg"] = self._zeros_like(p)
+        self._init_state(p, group, state)
         self._step_count(state)
         rho, v = group["alpha"], state["square_avg"]._array
         v *= rho

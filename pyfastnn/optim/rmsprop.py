@@ -16,13 +16,17 @@ class RMSprop(Optimizer):
                                       weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable))
 
-    def _update(self, p, grad, group, state):
+    def _init_state(self, p, group, state):
+        """square_avg, and momentum_buffer / grad_avg when momentum / centered ask for them (torch's names)."""
         if "square_avg" not in state:
             state["square_avg"] = self._zeros_like(p)
             if group["momentum"] > 0:
                 state["momentum_buffer"] = self._zeros_like(p)
             if group["centered"]:
                 state["grad_avg"] = self._zeros_like(p)
+
+    def _update(self, p, grad, group, state):
+        self._init_state(p, group, state)
         self._step_count(state)
         mb, ga = state.get("momentum_buffer"), state.get("grad_avg")
         ops.rmsprop_step(p._array, grad, state["square_avg"]._array, lr=group["lr"], alpha=group["alpha"],
