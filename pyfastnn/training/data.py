@@ -153,6 +153,9 @@ class _Background:
             self._put(_END)
         except BaseException as exc:      # handed to the consumer, which raises it
             self._put(_Failure(exc))
+        finally:
+            if hasattr(produce, "close"):
+                produce.close()           # a generator's worker pool finishes its batches and shuts down
 
     def __iter__(self):
         return self
@@ -173,7 +176,7 @@ class _Background:
                 self.q.get_nowait()
             except queue.Empty:
                 break
-        self.thread.join(timeout=5)
+        self.thread.join()
 
 
 def _ordered_map(fn, indices, workers):
@@ -195,13 +198,15 @@ def _ordered_map(fn, indices, workers):
 
 class StreamData:
     """Batches from a stream. A Sequence-like source (len and indexing: keras.utils.Sequence, PyDataset, a
-    flow_from_directory iterator) is cycled endlessly — on_epoch_end() at the end of each pass; an epoch is
-    len(source) batches unless steps says otherwise, and then the next epoch carries on where this one
-    stopped, as Keras does. A generator or iterator is drawn from, across epochs; one that runs out ends the
-    training with Keras's warning. Any other iterable (a DataLoader) is iterated afresh each epoch."""
+    flow_from_directory iterator) is read as tf.keras 2 reads it — the API the tutorials are written for:
+    each epoch starts a fresh pass (its batches in a random order with shuffle), takes `steps` batches (all
+    of them by default; more than a pass wraps into the next, on_epoch_end between), and ends with
+    on_epoch_end(). An endless PyDataset is read on across epochs. A generator or iterator is drawn from
+    across epochs; one that runs out ends the training with Keras's warning. Any other iterable (a
+    DataLoader) is iterated afresh each epoch."""
 
-    def __init__(self, source, steps=None, workers=1, max_queue_size=10, where="fit"):
-        self.source, self.where = source, where
+    def __init__(self, source, steps=None, workers=1, max_queue_size=10, where="fit", shuffle=False):
+        self.source, self.where, self.shuffle = source, where, shuffle
         self.steps_limit = None if steps is None else int(steps)
         if self.steps_limit is not None and self.steps_limit < 0:
             raise ValueError(f"{where}: steps must be a non-negative int, got {steps!r}")
@@ -244,65 +249,85 @@ class StreamData:
                 return None
         return None
 
-    def _sequence_batches(self):
-        """Passes over the source, one after another: on_epoch_begin before a pass, on_epoch_end after its
-        last batch has been made (with several workers, the pass is drained first, so no batch of it can see
-        the next pass's shuffle)."""
+    def _passes(self, count):
+        """The batches of `count` passes (None: endless), one after another: on_epoch_begin before each, on_epoch_end
+        between them (the caller ends the last). With several workers a pass is drained before on_epoch_end, so
+        no batch of it can see the next pass's shuffle."""
         source, length = self.source, self._length()
-        while True:
+        done = 0
+        while count is None or done < count:
+            if done:
+                source_end = getattr(source, "on_epoch_end", None)
+                if source_end is not None:
+                    source_end()
             if hasattr(source, "on_epoch_begin"):
                 source.on_epoch_begin()
-            indices = itertools.count() if length is None else range(length)
+            if length is None:
+                indices = itertools.count()
+            else:
+                indices = generator().permutation(length).tolist() if self.shuffle else range(length)
             if self.workers > 1:
                 yield from _ordered_map(source.__getitem__, indices, self.workers)
             else:
                 for i in indices:
                     yield source[i]
-            if hasattr(source, "on_epoch_end"):
-                source.on_epoch_end()
+            done += 1
 
-    def _start(self):
-        if self.sequence:
-            produce = self._sequence_batches()
-        elif self.iterator:
-            produce = self.source
-        else:
-            return None
-        return _Background(produce, self.max_queue_size) if self.max_queue_size else iter(produce)
+    def _background(self, produce):
+        return _Background(produce, self.max_queue_size) if self.max_queue_size else produce
 
     def epoch(self):
         steps = self.steps
-        if self.sequence or self.iterator:
+        endless = self.sequence and self._length() is None
+        sequence_epoch = self.sequence and not endless
+        if sequence_epoch:                       # a fresh pass (or passes) for this epoch
+            length = self._length()
+            passes = max(1, -(-steps // length)) if steps else 1
+            feed = self._background(self._passes(passes))
+        elif self.sequence or self.iterator:     # drawn from across epochs
             if self._feed is None:
-                self._feed = self._start()
+                self._feed = self._background(self._passes(None) if self.sequence else self.source)
             feed = self._feed
         else:
             feed = iter(self.source)
         count = 0
-        while steps is None or count < steps:
-            t0 = time.perf_counter()
-            try:
-                batch = next(feed)
-            except StopIteration:
-                if self.iterator or steps is None:
-                    if self.iterator and steps is not None:
-                        warnings.warn(f"{self.where}: Your input ran out of data; interrupting training. Make sure "
-                                      f"that your dataset or generator can generate at least `steps_per_epoch * "
-                                      f"epochs` batches ({steps} per epoch).", UserWarning, stacklevel=3)
-                        self.exhausted = True
-                    return
-                feed = iter(self.source)        # a re-iterable source: start it again to fill the steps
-                continue
-            finally:
-                self.wait_seconds += time.perf_counter() - t0
-            x, y, w = split_batch(batch, self.where)
-            count += 1
-            yield x, y, w, n_samples(x) if x is not None else 0
+        try:
+            while steps is None or count < steps:
+                t0 = time.perf_counter()
+                try:
+                    batch = next(feed)
+                except StopIteration:
+                    if self.iterator or steps is None or sequence_epoch:
+                        if self.iterator and steps is not None:
+                            warnings.warn(f"{self.where}: Your input ran out of data; interrupting training. Make "
+                                          f"sure that your dataset or generator can generate at least "
+                                          f"`steps_per_epoch * epochs` batches ({steps} per epoch).", UserWarning,
+                                          stacklevel=3)
+                            self.exhausted = True
+                        return
+                    feed = iter(self.source)        # a re-iterable source: start it again to fill the steps
+                    continue
+                finally:
+                    self.wait_seconds += time.perf_counter() - t0
+                x, y, w = split_batch(batch, self.where)
+                count += 1
+                yield x, y, w, n_samples(x) if x is not None else 0
+        finally:
+            if sequence_epoch:
+                _stop(feed)                          # joins the producer: no batch is being made any more
+                if hasattr(self.source, "on_epoch_end"):
+                    self.source.on_epoch_end()
 
     def close(self):
-        if isinstance(self._feed, _Background):
-            self._feed.close()
+        _stop(self._feed)
         self._feed = None
+
+
+def _stop(feed):
+    if isinstance(feed, _Background):
+        feed.close()
+    elif hasattr(feed, "close"):
+        feed.close()                                 # a generator: its worker pool finishes and shuts down
 
 
 def _is_py_dataset(source):
@@ -316,7 +341,7 @@ def make_data(x, y, *, batch_size, shuffle, steps, workers, max_queue_size, wher
         if y is not None:
             raise ValueError(f"{where}: `y` argument is not supported when using a generator, Sequence or "
                              f"iterator as input (it yields the targets itself)")
-        return StreamData(x, steps, workers, max_queue_size, where)
+        return StreamData(x, steps, workers, max_queue_size, where, shuffle=bool(shuffle))
     if x is None:
         raise ValueError(f"{where}: argument 'x' (the inputs) is required")
     return ArrayData(x, y, 32 if batch_size is None else batch_size, shuffle, sample_weight, steps, where)

@@ -87,3 +87,34 @@ def test_endless_py_dataset_needs_steps_and_keeps_counting():
     second = [float(x[0, 0]) for x, _, _, _ in data.epoch()]
     assert first == [0, 1, 2] and second == [3, 4, 5]
     data.close()
+
+
+class _Log(Sequence):
+    def __init__(self, n=5):
+        self.n, self.log = n, []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.log.append(i)
+        return np.full((1, 1), i, np.float32), np.zeros((1,), np.int64)
+
+    def on_epoch_end(self):
+        self.log.append("E")
+
+
+@pytest.mark.parametrize("max_queue_size", [0, 4])
+def test_sequence_epochs_follow_tf_keras_2(max_queue_size):
+    """tf.keras 2 (the API of fit_generator): each epoch starts a fresh pass and takes `steps` batches, then
+    on_epoch_end; more steps than a pass wrap into the next one."""
+    src = _Log()
+    data = StreamData(src, steps=3, max_queue_size=max_queue_size)
+    got = [[int(x[0, 0]) for x, _, _, _ in data.epoch()] for _ in range(2)]
+    assert got == [[0, 1, 2], [0, 1, 2]]
+    assert src.log.count("E") == 2
+    src = _Log(n=2)
+    data = StreamData(src, steps=3, max_queue_size=max_queue_size)
+    assert [int(x[0, 0]) for x, _, _, _ in data.epoch()] == [0, 1, 0]
+    assert src.log.count("E") == 2          # between the passes, and at the epoch's end
+    data.close()
