@@ -144,9 +144,16 @@ def main(argv=None):
     print("median time per call; 'x numpy' / 'x torch' / 'x keras' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
     cases = [c for op in wanted for c in ALL[op](torch=torch)]
     global _KERAS_COLUMNS
-    _KERAS_COLUMNS = "keras" in wanted
+    _KERAS_COLUMNS = bool({"keras", "keras_tutorial"} & set(wanted))
     print_table([], file=sys.stdout, keras=_KERAS_COLUMNS)
     rows = run_cases(cases, peak, budget_s=args.budget, progress=print_table_row)
+    for case, row in zip(cases, rows):
+        waits = getattr(case, "notes", None)
+        if waits and row.get("pyfastnn_ms"):
+            share = 100.0 * float(numpy.median(waits)) / (row["pyfastnn_ms"] * 1e-3)
+            row["data_wait_pct"] = share
+            print(f"{case.op}: pyfastnn's loop waited for data {share:.1f}% of the time (median of "
+                  f"{len(waits)} fits)")
     if limiter is not None:
         limiter.restore_original_limits()
     if args.json:

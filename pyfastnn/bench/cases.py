@@ -1,9 +1,11 @@
 """Benchmark cases per op, each with its NumPy and PyTorch twin."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from .. import ops
+from .. import get_num_threads, ops
 from .runner import Case
 
 GEMM_SHAPES = [  # (M, N, K): square sizes, then the skinny shapes of small nets
@@ -342,6 +344,92 @@ def keras_cases(torch=None, dtype=np.float32):
     return [Case("keras fit epoch CNN", f"{n}x28x28x1 B64", flops=3 * fwd, impls=impls)]
 
 
+def _jpeg_folder(root, per_class, seed=0):
+    """root/{china,flower}/*.jpg: crops of scikit-learn's two sample photographs, varied sizes (a real
+    folder of JPEG files, as the tutorials train from)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    for name, photo in zip(("china", "flower"), load_sample_images().images):
+        folder = os.path.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            side = int(rng.integers(160, 400))
+            top, left = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
+            Image.fromarray(photo[top:top + side, left:left + side]).save(os.path.join(folder, f"{i:04d}.jpg"),
+                                                                          quality=90)
+    return root
+
+
+def _tutorial_1_model(layers, Sequential):
+    return Sequential([
+        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(150, 150, 3)), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(128, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(128, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Flatten(), layers.Dense(512, activation="relu"), layers.Dense(1, activation="sigmoid")])
+
+
+_TUTORIAL_AUGMENTATION = dict(rescale=1. / 255, rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+                              shear_range=0.2, zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")
+
+
+def keras_tutorial_cases(torch=None, dtype=np.float32):
+    """Issue 19's tutorials against tf.keras 2 (`pip install tf-keras`; the API they are written for), shown
+    in the 'keras' columns: 20 steps of the augmented-CNN tutorial from a folder of JPEG files (batches of 32
+    at 150x150), and VGG16 feature extraction (include_top=False, 224x224, batch 8). The data-wait share of
+    pyfastnn's fit is printed after the run."""
+    import tempfile
+    import warnings
+    from .. import keras as pk
+
+    conv_flops = [(3, 32, 148), (32, 64, 72), (64, 128, 34), (128, 128, 15)]
+    fwd = 32 * (sum(2.0 * 9 * ci * co * s * s for ci, co, s in conv_flops) + 2.0 * 6272 * 512 + 2.0 * 512)
+    root = _jpeg_folder(tempfile.mkdtemp(prefix="pyfastnn-bench-jpeg-"), per_class=320)   # 20 batches of 32
+
+    def flow(module):
+        return module.ImageDataGenerator(**_TUTORIAL_AUGMENTATION).flow_from_directory(
+            root, target_size=(150, 150), batch_size=32, class_mode="binary")
+    model = _tutorial_1_model(pk.layers, pk.Sequential)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    ours_flow = flow(pk.preprocessing.image)
+    waits = []
+
+    def ours_fit():
+        waits.append(model.fit(ours_flow, steps_per_epoch=20, epochs=1, verbose=0).data_wait_seconds)
+    impls_fit = {"pyfastnn": ours_fit}
+    vgg_impls = {}
+    x224 = np.random.default_rng(0).random((8, 224, 224, 3)).astype(np.float32)
+    vgg = pk.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+    vgg_impls["pyfastnn"] = lambda: vgg.predict_on_batch(x224)
+    try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+        import tf_keras
+        from tf_keras.src.preprocessing import image as tf_image
+        tf.config.threading.set_intra_op_parallelism_threads(get_num_threads())
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tmodel = _tutorial_1_model(tf_keras.layers, tf_keras.Sequential)
+        tmodel.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        tf_flow = flow(tf_image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            impls_fit["keras"] = lambda: tmodel.fit(tf_flow, steps_per_epoch=20, epochs=1, verbose=0)
+        tvgg = tf_keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+        vgg_impls["keras"] = lambda: tvgg.predict_on_batch(x224)
+    except ImportError:
+        pass
+    vgg_fwd = 8 * sum(2.0 * 9 * ci * co * s * s for ci, co, s in
+                      [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56),
+                       (256, 256, 56), (256, 256, 56), (256, 512, 28), (512, 512, 28), (512, 512, 28),
+                       (512, 512, 14), (512, 512, 14), (512, 512, 14)])
+    cases = [Case("keras tutorial 1 fit", "20 steps B32 150x150 JPEG aug", flops=3 * 20 * fwd, impls=impls_fit),
+             Case("keras VGG16 features", "B8 224x224 include_top=False", flops=vgg_fwd, impls=vgg_impls)]
+    cases[0].notes = waits        # seconds the loop waited for batches, one entry per timed fit
+    return cases
+
+
 def newops_cases(torch=None, dtype=np.float32):
     """The ops inside GPT-2 / ResNet / diffusion training loops, at GPT-2-like shapes."""
     rng = np.random.default_rng(0)
@@ -452,4 +540,4 @@ def newops_cases(torch=None, dtype=np.float32):
 
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
        "attention": attention_cases, "train": train_cases,
-       "keras": keras_cases, "newops": newops_cases}
+       "keras": keras_cases, "keras_tutorial": keras_tutorial_cases, "newops": newops_cases}

@@ -464,6 +464,8 @@ class Model(Layer):
         history = History()
         history.history = logs
         history.epoch = list(range(initial_epoch, initial_epoch + len(next(iter(logs.values()), []))))
+        # pyfastnn's own figure: seconds the loop spent waiting for the next batch (data starving the model)
+        history.data_wait_seconds = train.wait_seconds
         history.set_model(self)
         self.history = history
         return history
