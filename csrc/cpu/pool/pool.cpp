@@ -73,7 +73,7 @@ bool max_pool2d_backward(const PoolGeometry& g, const T* gy, const std::int64_t*
 template <class T>
 void avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads) {
   const std::int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-  const T scale = T(1) / static_cast<T>(g.KH * g.KW);
+  const T scale = avg_scale<T>(g);
   for_planes(g, nthreads, [&](std::int64_t p0, std::int64_t p1) {
     std::fill(gx + p0 * in_plane, gx + p1 * in_plane, T(0));
     for (std::int64_t p = p0; p < p1; ++p) {
