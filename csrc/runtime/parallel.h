@@ -7,6 +7,7 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "runtime/thread_pool.h"
@@ -27,28 +28,34 @@ class WorkCounter {
   const std::int64_t count_;
 };
 
-// participant(work, tid) on each thread that takes part (at most nthreads,
-// tid distinct in [0, nthreads)); it loops `for (std::int64_t i; work.next(&i);)`
-// and may keep scratch space across the chunks it claims.
+// body(i) for every i in [0, count), on whichever thread claims it. The
+// calling thread times its chunks, so the pool can tell a worker that was
+// descheduled from one that had a long chunk (thread_pool.h).
 template <class F>
-void parallel_claim(std::int64_t count, int nthreads, F&& participant) {
+void parallel_chunks(std::int64_t count, int nthreads, F&& body) {
   if (count <= 0) return;
   WorkCounter work(count);
   const int nth = static_cast<int>(std::min<std::int64_t>(std::max(1, nthreads), count));
   if (nth <= 1) {
-    participant(work, 0);
+    for (std::int64_t i; work.next(&i);) body(i);
     return;
   }
-  auto task = [&](int tid, int) { participant(work, tid); };
-  parallel_dynamic(nth, TaskRef(task));
-}
-
-// body(i) for every i in [0, count), on whichever thread claims it.
-template <class F>
-void parallel_chunks(std::int64_t count, int nthreads, F&& body) {
-  parallel_claim(count, nthreads, [&](WorkCounter& work, int) {
-    for (std::int64_t i; work.next(&i);) body(i);
-  });
+  std::int64_t caller_chunk_ns = 0;
+  auto task = [&](int tid, int) {
+    if (tid != 0) {
+      for (std::int64_t i; work.next(&i);) body(i);
+      return;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    for (std::int64_t i; work.next(&i);) {
+      body(i);
+      const auto t1 = std::chrono::steady_clock::now();
+      caller_chunk_ns = std::max<std::int64_t>(
+          caller_chunk_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+      t0 = t1;
+    }
+  };
+  parallel_dynamic(nth, TaskRef(task), &caller_chunk_ns);
 }
 
 // Chunks claimed per thread in parallel_for: enough that a thread that starts

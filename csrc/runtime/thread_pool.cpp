@@ -1,6 +1,7 @@
-// Persistent worker threads with a generation counter: a worker spins on the
+// Persistent worker threads with a generation counter: a worker polls the
 // counter for a short while after each region (the next GEMM block usually
-// follows within microseconds), then sleeps on a condition variable. A region
+// follows within microseconds), yielding its core to any other runnable
+// thread, then sleeps on a condition variable. A region
 // hands out participant slots from one atomic word, so a dynamic region can
 // close its door once the caller is done and never wait for a worker that the
 // OS has not scheduled yet.
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -38,8 +40,27 @@ struct InRegion {
   ~InRegion() { t_in_region = false; }
 };
 
-// How long an idle worker polls before it sleeps (pause iterations).
-constexpr int kSpinBeforeSleep = 1 << 16;
+// Polling without hogging a shared core: a short burst of pause instructions
+// (the next region, or a worker's last chunk, usually comes within
+// microseconds), then sched_yield, so that a thread the OS has put on the same
+// core (the region's caller, or another process's) runs instead. A worker
+// that has polled kPolls times sleeps on the condition variable.
+class Backoff {
+ public:
+  static constexpr int kPauses = 1 << 10;  // 10-150 us of pause instructions (10-140 ns each)
+  static constexpr int kPolls = kPauses + 256;  // then ~200 us of yields where the core is free
+
+  // One more wait step; false once the polling budget is spent.
+  bool step() {
+    if (++steps_ <= kPauses) cpu_relax();
+    else std::this_thread::yield();
+    return steps_ < kPolls;
+  }
+  void reset() { steps_ = 0; }
+
+ private:
+  int steps_ = 0;
+};
 
 // The participant slots of one region, in one word so that joining and
 // closing are single atomic steps: bits 0-15 slots taken, 16-31 slots
@@ -82,8 +103,14 @@ class ThreadPool {
   // One region with n - 1 worker slots (n - 1 <= workers()). Static: waits
   // until every slot was taken and its task returned. Dynamic: once the
   // caller's own task returns, closes the slots nobody took and waits only
-  // for the workers that joined.
-  void run(int n, TaskRef task, bool dynamic) {
+  // for the workers that joined; while the workers are benched (see below),
+  // the caller runs the task alone.
+  void run(int n, TaskRef task, bool dynamic, const std::int64_t* caller_chunk_ns) {
+    const std::int64_t start = now_ns();
+    if (dynamic && start < bench_until_ns_) {
+      task(0, n);
+      return;
+    }
     task_ = &task;
     task_n_ = n;
     finished_.store(0, std::memory_order_relaxed);
@@ -102,6 +129,7 @@ class ThreadPool {
     } catch (...) {
       caller_error = std::current_exception();
     }
+    const std::int64_t own_done = now_ns();
     int joined = n - 1;
     if (dynamic) {
       std::uint64_t w = slots_.load(std::memory_order_acquire);
@@ -110,11 +138,9 @@ class ThreadPool {
       }
       joined = static_cast<int>(slots_taken(w));
     }
-    int spins = 0;
-    while (finished_.load(std::memory_order_acquire) != joined) {
-      if (++spins < kSpinBeforeSleep) cpu_relax();
-      else std::this_thread::yield();
-    }
+    Backoff wait;
+    while (finished_.load(std::memory_order_acquire) != joined) wait.step();
+    if (dynamic && joined > 0) judge_stragglers(now_ns() - own_done, caller_chunk_ns ? *caller_chunk_ns : 0);
     task_ = nullptr;
     if (caller_error) std::rethrow_exception(caller_error);
     if (error_) std::rethrow_exception(error_);
@@ -130,21 +156,45 @@ class ThreadPool {
     }
   }
 
+  static std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // The caller cannot return while a worker that joined is still in the task
+  // (it reads the caller's arrays), so a worker the OS deschedules holding a
+  // chunk (another process busy on its core) stalls the region for a
+  // scheduler slice, longer than the caller alone would have taken. When
+  // the caller waited for the joined workers much longer than one of its own
+  // chunks took, the workers are benched: dynamic regions run on the caller
+  // alone for 4 ms, doubling up to 128 ms while the stalls go on; a region
+  // without a stall ends the bench. Only who computes which chunk changes,
+  // never a result.
+  void judge_stragglers(std::int64_t waited_ns, std::int64_t chunk_ns) {
+    if (waited_ns > std::max(kStallFloorNs, 2 * chunk_ns)) {
+      bench_level_ = std::min(bench_level_ + 1, kMaxBenchLevel);
+      bench_until_ns_ = now_ns() + (kBenchNs << (bench_level_ - 1));
+    } else {
+      bench_level_ = 0;
+    }
+  }
+
+  static constexpr std::int64_t kStallFloorNs = 100000;
+  static constexpr std::int64_t kBenchNs = 4000000;
+  static constexpr int kMaxBenchLevel = 6;
+
   void worker_loop() {
     std::uint64_t seen = 0;
     for (;;) {
-      int spins = 0;
+      Backoff idle;
       std::uint64_t gen;
       while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
-        if (++spins < kSpinBeforeSleep) {
-          cpu_relax();
-          continue;
-        }
+        if (idle.step()) continue;
         std::unique_lock<std::mutex> lock(sleep_mutex_);
         sleepers_.fetch_add(1, std::memory_order_acq_rel);
         wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
         sleepers_.fetch_sub(1, std::memory_order_acq_rel);
-        spins = 0;
+        idle.reset();
       }
       seen = gen;
       if (stop_.load(std::memory_order_relaxed)) return;
@@ -172,6 +222,8 @@ class ThreadPool {
   int task_n_ = 0;
   std::exception_ptr error_;
   std::mutex error_mutex_;
+  std::int64_t bench_until_ns_ = 0;  // caller side only (under g_run_mutex)
+  int bench_level_ = 0;
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
 };
@@ -266,7 +318,7 @@ std::shared_ptr<Pool> current_pool() {
   return g_current;
 }
 
-void run_on_pool(int n, TaskRef task, bool dynamic) {
+void run_on_pool(int n, TaskRef task, bool dynamic, const std::int64_t* caller_chunk_ns) {
   std::shared_ptr<Pool> temporary;  // a call outside any op binds for itself
   Pool* pool = t_bound;
   if (!pool) {
@@ -281,7 +333,7 @@ void run_on_pool(int n, TaskRef task, bool dynamic) {
   }
   std::lock_guard<std::mutex> lock(g_run_mutex);
   InRegion in_region;
-  pool->workers()->run(n, task, dynamic);
+  pool->workers()->run(n, task, dynamic, caller_chunk_ns);
 }
 
 }  // namespace
@@ -323,7 +375,9 @@ OpScope::~OpScope() {
   if (held_) t_bound = nullptr;
 }
 
-void parallel_run(int n, TaskRef task) { run_on_pool(n, task, false); }
-void parallel_dynamic(int n, TaskRef task) { run_on_pool(n, task, true); }
+void parallel_run(int n, TaskRef task) { run_on_pool(n, task, false, nullptr); }
+void parallel_dynamic(int n, TaskRef task, const std::int64_t* caller_chunk_ns) {
+  run_on_pool(n, task, true, caller_chunk_ns);
+}
 
 }  // namespace pyfastnn

@@ -76,6 +76,9 @@ void parallel_run(int n, TaskRef task);
 // is not waited for); returns when every participant is done. The task must
 // take its work from a shared counter (see parallel.h), so whoever takes part
 // finishes what is left; tid is only a distinct index for scratch space.
-void parallel_dynamic(int n, TaskRef task);
+// caller_chunk_ns (optional): the longest chunk the caller ran, written by
+// the task; a worker that finishes far later than that has been descheduled,
+// and the pool then runs such regions on the caller alone for a while.
+void parallel_dynamic(int n, TaskRef task, const std::int64_t* caller_chunk_ns = nullptr);
 
 }  // namespace pyfastnn
