@@ -1,10 +1,10 @@
 // Persistent worker threads with a generation counter: a worker polls the
 // counter for a short while after each region (the next GEMM block usually
 // follows within microseconds), yielding its core to any other runnable
-// thread, then sleeps on a condition variable. A region
-// hands out participant slots from one atomic word, so a dynamic region can
-// close its door once the caller is done and never wait for a worker that the
-// OS has not scheduled yet.
+// thread, then sleeps on a condition variable. A region hands out
+// participant slots from one atomic word, so a dynamic region can close its
+// door once the caller is done and never wait for a worker that the OS has
+// not scheduled yet.
 #include "runtime/thread_pool.h"
 
 #include <immintrin.h>
