@@ -140,7 +140,8 @@ class ThreadPool {
     }
     Backoff wait;
     while (finished_.load(std::memory_order_acquire) != joined) wait.step();
-    if (dynamic && joined > 0) judge_stragglers(now_ns() - own_done, caller_chunk_ns ? *caller_chunk_ns : 0);
+    if (dynamic && joined > 0)
+      judge_stragglers(now_ns() - own_done, own_done - start, caller_chunk_ns ? *caller_chunk_ns : 0);
     task_ = nullptr;
     if (caller_error) std::rethrow_exception(caller_error);
     if (error_) std::rethrow_exception(error_);
@@ -164,14 +165,16 @@ class ThreadPool {
   // The caller cannot return while a worker that joined is still in the task
   // (it reads the caller's arrays), so a worker the OS deschedules holding a
   // chunk (another process busy on its core) stalls the region for a
-  // scheduler slice, longer than the caller alone would have taken. When
-  // the caller waited for the joined workers much longer than one of its own
-  // chunks took, the workers are benched: dynamic regions run on the caller
-  // alone for 4 ms, doubling up to 128 ms while the stalls go on; a region
-  // without a stall ends the bench. Only who computes which chunk changes,
-  // never a result.
-  void judge_stragglers(std::int64_t waited_ns, std::int64_t chunk_ns) {
-    if (waited_ns > std::max(kStallFloorNs, 2 * chunk_ns)) {
+  // scheduler slice, which in a short region is longer than the caller alone
+  // would have taken. When the caller waited for the joined workers much
+  // longer than one of its own chunks took, and for a good part of its own
+  // time, the workers are benched: dynamic regions run on the caller alone
+  // for 4 ms, doubling up to 128 ms while the stalls go on; a region without
+  // a stall ends the bench. (In a long region a slice is a small loss next to
+  // what the worker contributes, so it is not benched.) Only who computes
+  // which chunk changes, never a result.
+  void judge_stragglers(std::int64_t waited_ns, std::int64_t own_ns, std::int64_t chunk_ns) {
+    if (waited_ns > std::max({kStallFloorNs, 2 * chunk_ns, own_ns / 4})) {
       bench_level_ = std::min(bench_level_ + 1, kMaxBenchLevel);
       bench_until_ns_ = now_ns() + (kBenchNs << (bench_level_ - 1));
     } else {

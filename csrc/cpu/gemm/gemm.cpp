@@ -63,20 +63,29 @@ struct Tiling {
   std::int64_t count() const { return m_tiles * n_tiles; }
 };
 
-// Tiles claimed per thread: enough that a thread the OS deschedules for a
-// while leaves little for the others to wait on, few enough that the per-tile
-// B packing (1/rows of the multiply) stays small.
+// Tiles: at least kTilesPerThread per thread, and more for large products so
+// that no tile is much above kTileFlops: a thread that is slower than the
+// others (its core shared with another process) or starts late then leaves
+// at most one small tile for the rest to wait on. Rows are cut first, down to
+// kMinTileSlivers slivers (a tile packs its own B, 1/rows of its multiply),
+// then columns.
 constexpr std::int64_t kTilesPerThread = 4;
+constexpr double kTileFlops = 1 << 27;
+constexpr std::int64_t kMinTileSlivers = 8;
 
-Tiling choose_tiling(int nth, std::int64_t M, std::int64_t N, int mr, int nr, const GemmBlocking& bl) {
+Tiling choose_tiling(int nth, std::int64_t M, std::int64_t N, std::int64_t K, int mr, int nr, const GemmBlocking& bl) {
   const std::int64_t m_sl = ceil_div(M, mr), n_sl = ceil_div(N, nr);
   const std::int64_t mb_sl = std::max<std::int64_t>(1, bl.mb / mr), nb_sl = std::max<std::int64_t>(1, bl.nb / nr);
   std::int64_t n_tiles = ceil_div(n_sl, nb_sl);
   std::int64_t m_tiles = ceil_div(m_sl, mb_sl);
   if (nth > 1) {
-    const std::int64_t target = kTilesPerThread * nth;
-    if (m_tiles * n_tiles < target) m_tiles = std::min(m_sl, std::max(m_tiles, ceil_div(target, n_tiles)));
+    const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(std::max<std::int64_t>(K, 1));
+    const std::int64_t target = std::max<std::int64_t>(kTilesPerThread * nth, static_cast<std::int64_t>(flops / kTileFlops));
+    const std::int64_t m_limit = std::max(m_tiles, std::min(m_sl, ceil_div(m_sl, kMinTileSlivers)));
+    if (m_tiles * n_tiles < target) m_tiles = std::min(m_limit, std::max(m_tiles, ceil_div(target, n_tiles)));
     if (m_tiles * n_tiles < target) n_tiles = std::min(n_sl, std::max(n_tiles, ceil_div(target, m_tiles)));
+    if (m_tiles * n_tiles < kTilesPerThread * nth)  // few columns: shorter tiles after all
+      m_tiles = std::min(m_sl, std::max(m_tiles, ceil_div(kTilesPerThread * nth, n_tiles)));
   }
   Tiling t;
   t.rows = ceil_div(m_sl, m_tiles) * mr;  // balanced sizes, whole slivers
@@ -133,7 +142,7 @@ void gemm_threaded(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBl
   const double flops = 2.0 * p.M * p.N * std::max<std::int64_t>(p.K, 1);
   int nth = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
   nth = std::max(nth, 1);
-  const Tiling t = choose_tiling(nth, p.M, p.N, ks.mr, ks.nr, bl);
+  const Tiling t = choose_tiling(nth, p.M, p.N, p.K, ks.mr, ks.nr, bl);
   // Tiles in row-major order: consecutive claims share A's rows.
   parallel_chunks(t.count(), nth, [&](std::int64_t i) {
     const std::int64_t m0 = (i / t.n_tiles) * t.rows, n0 = (i % t.n_tiles) * t.cols;
