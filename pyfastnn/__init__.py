@@ -74,9 +74,13 @@ def from_dlpack(ext_tensor):
 
 
 def set_num_threads(n) -> None:
-    """Sets the number of threads the CPU kernels use (>= 1)."""
+    """Sets the number of threads the CPU kernels use (1 to 1024). Ops already
+    running in other threads finish with the count they started with. Raises
+    RuntimeError, keeping the old setting, if the OS refuses to start a thread."""
     if isinstance(n, _builtins.bool) or not isinstance(n, (_builtins.int, _np.integer)):
         raise TypeError(f"set_num_threads: argument 'n' must be an int, got {type(n).__name__}")
+    if not 1 <= n <= _core.max_threads:
+        raise ValueError(f"set_num_threads: argument 'n' must be between 1 and {_core.max_threads}, got {n}")
     _core.set_num_threads(_builtins.int(n))
 
 

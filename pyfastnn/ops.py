@@ -6,6 +6,7 @@ without a copy. This is the only module that calls the native extensions.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -70,6 +71,14 @@ def _scalar(op: str, name: str, value, kind=float):
             pass
     what = "an int" if kind is int else "a real number"
     raise TypeError(f"{op}: argument '{name}' must be {what}, got {type(value).__name__} {value!r}")
+
+
+def _int64(op: str, name: str, value) -> int:
+    """A Python int for an argument the kernels hold in 64 bits."""
+    v = _scalar(op, name, value, int)
+    if not -2**63 <= v < 2**63:
+        raise ValueError(f"{op}: argument '{name}' must fit in 64 bits (|value| < 2**63), got {v}")
+    return v
 
 
 def _check_activation(op: str, activation):
@@ -491,7 +500,7 @@ def cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0):
         from .cuda_ops import nn as _cuda_nn
 
         return _cuda_nn.cross_entropy(**a, ignore_index=ignore_index, label_smoothing=label_smoothing)
-    return _core.cross_entropy(a["logits"], a["target"], _scalar("cross_entropy", "ignore_index", ignore_index, int),
+    return _core.cross_entropy(a["logits"], a["target"], _int64("cross_entropy", "ignore_index", ignore_index),
                                _scalar("cross_entropy", "label_smoothing", label_smoothing))
 
 
@@ -505,7 +514,7 @@ def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label
                                                label_smoothing=label_smoothing)
     op = "cross_entropy_backward"
     return _core.cross_entropy_backward(a["logits"], a["target"], _scalar(op, "grad", grad),
-                                        _scalar(op, "ignore_index", ignore_index, int),
+                                        _int64(op, "ignore_index", ignore_index),
                                         _scalar(op, "label_smoothing", label_smoothing))
 
 
@@ -884,3 +893,35 @@ def sort(x, dim=-1, descending=False, stable=True):
     x = _cpu_only("sort", x=x)["x"]
     values, indices = _core.sort(x, dim, bool(descending))
     return Sort(values, indices)
+
+
+# ----------------------------------------------------- errors name their op
+_OP_PREFIXES = tuple(f"{name}:" for name in __all__)
+_NAMED_TYPES = (MemoryError, OverflowError, TypeError, ValueError, RuntimeError)
+
+
+def _names_its_errors(op: str, fn):
+    """Every error leaving ``ops.<op>`` names the op (SPEC "Bad input"): the
+    kernels' own checks already do; what comes from below them (numpy running
+    out of memory for an output or a contiguous copy, ``std::bad_alloc`` from
+    scratch space, pybind11 refusing an argument) gets the op's name put in
+    front, keeping its type."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _NAMED_TYPES as exc:
+            msg = str(exc)
+            if msg.startswith(_OP_PREFIXES):
+                raise
+            base = next(t for t in _NAMED_TYPES if isinstance(exc, t))
+            if msg in ("std::bad_alloc", ""):
+                msg = "not enough memory for the op's outputs or scratch space" + (f" ({msg})" if msg else "")
+            raise base(f"{op}: {msg}") from exc
+    return call
+
+
+for _name in __all__:
+    if _name != "LSTMCache":
+        globals()[_name] = _names_its_errors(_name, globals()[_name])
+del _name

@@ -68,10 +68,18 @@ void bind_runtime(py::module_& m) {
     if (!set_active_isa(isa))
       throw py::value_error("set_cpu_isa: this CPU does not support '" + name + "'");
   });
-  m.def("get_num_threads", &get_num_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("set_num_threads: argument 'n' must be >= 1, got " + std::to_string(n));
-    set_num_threads(n);
+  m.def("get_num_threads", [] { return get_num_threads(); });
+  m.attr("max_threads") = kMaxThreads;
+  m.def("set_num_threads", [](long long n) {
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("set_num_threads: argument 'n' must be between 1 and " + std::to_string(kMaxThreads) +
+                            ", got " + std::to_string(n));
+    try {
+      set_num_threads(static_cast<int>(n));
+    } catch (const ThreadStartError& e) {
+      throw std::runtime_error(std::string("set_num_threads: ") + e.what() + "; still using " +
+                               std::to_string(get_num_threads()) + " threads");
+    }
   });
   m.def(
       "tune_allocator",
@@ -94,9 +102,9 @@ void bind_runtime(py::module_& m) {
     d["logical_cpus"] = c.logical_cpus;
     return d;
   });
-  m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("nthreads"), py::arg("iters") = 20000000,
+  m.def("measure_peak_gflops", &measure_peak_gflops, py::call_guard<OpScope>(), py::arg("nthreads"), py::arg("iters") = 20000000,
         "fp32 GFLOP/s of a register-only FMA loop on nthreads threads at the active ISA level");
-  m.def("measure_copy_gbps", &measure_copy_gbps, py::arg("bytes"), py::arg("nthreads"), py::arg("repeats") = 31,
+  m.def("measure_copy_gbps", &measure_copy_gbps, py::call_guard<OpScope>(), py::arg("bytes"), py::arg("nthreads"), py::arg("repeats") = 31,
         "memcpy bandwidth on nthreads threads (bytes read + written per second, median of repeats)");
 }
 

@@ -84,13 +84,33 @@ py::array c_contiguous(const py::array& a) {
   return py::array::ensure(py::module_::import("numpy").attr("array")(a, py::arg("order") = "C"));
 }
 
+std::int64_t int_arg(const std::string& op, const char* name, const py::handle& v, const char* expected) {
+  const auto given = [&] { return py::str(py::repr(v)).cast<std::string>(); };
+  if (py::isinstance<py::bool_>(v) || !py::isinstance<py::int_>(v))
+    raise_type_error(op, std::string("argument '") + name + "' must be " + expected + ", got " + given());
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow != 0)
+    raise_value_error(op, std::string("argument '") + name + "' must be " + expected +
+                              " that fits in 64 bits (|value| < 2**63), got " + given());
+  if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<std::int64_t>(x);
+}
+
 void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
                     std::int64_t* b) {
   const std::string given = py::str(py::repr(v)).cast<std::string>();
   auto as_int = [&](const py::handle& h) -> std::int64_t {
     if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
       raise_type_error(op, std::string("argument '") + name + "' must be an int or a pair of ints, got " + given);
-    return h.cast<std::int64_t>();
+    int overflow = 0;
+    const long long x = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+    if (overflow > 0)
+      raise_value_error(op, std::string("argument '") + name + "' must be below 2**63, got " + given);
+    if (overflow < 0)
+      raise_value_error(op, std::string("argument '") + name + "' must be >= " + std::to_string(lo) + ", got " + given);
+    if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return static_cast<std::int64_t>(x);
   };
   if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
     py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
@@ -173,10 +193,11 @@ std::vector<std::int64_t> parse_shape(const std::string& op, const char* name, c
     raise_type_error(op, std::string("argument '") + name + "' must be a tuple of ints, got " +
                              py::str(py::repr(obj)).cast<std::string>());
   for (const py::handle& h : obj) {
-    if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h) || h.cast<std::int64_t>() < 0)
-      raise_type_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
-                               py::str(py::repr(obj)).cast<std::string>());
-    shape.push_back(h.cast<std::int64_t>());
+    const std::int64_t d = int_arg(op, name, h, "a tuple of non-negative ints");
+    if (d < 0)
+      raise_value_error(op, std::string("argument '") + name + "' must be a tuple of non-negative ints, got " +
+                                py::str(py::repr(obj)).cast<std::string>());
+    shape.push_back(d);
   }
   return shape;
 }

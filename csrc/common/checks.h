@@ -40,8 +40,13 @@ void require_like(const std::string& op, const char* name_a, const py::array& a,
 // A C-contiguous version of the array (the array itself when it already is).
 py::array c_contiguous(const py::array& a);
 
-// An int or a pair of ints (tuple or list of 2) -> (*a, *b), each >= lo;
-// TypeError/ValueError naming op and argument otherwise.
+// A Python int (not bool) that fits in int64; TypeError (not an int) or
+// ValueError (too large) naming op and argument otherwise. `expected` reads
+// like "an int".
+std::int64_t int_arg(const std::string& op, const char* name, const py::handle& v, const char* expected = "an int");
+
+// An int or a pair of ints (tuple or list of 2) -> (*a, *b), each >= lo and
+// below 2**63; TypeError/ValueError naming op and argument otherwise.
 void parse_int_pair(const std::string& op, const char* name, const py::object& v, std::int64_t lo, std::int64_t* a,
                     std::int64_t* b);
 

@@ -7,7 +7,7 @@
 #include "common/checks.h"
 #include "cpu/elementwise/elementwise.h"
 #include "runtime/dispatch.h"
-#include "runtime/thread_pool.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace ops {
@@ -26,12 +26,8 @@ py::array run(const py::array& x, const py::object& bias, Activation act) {
   T* out = y.mutable_data();
   const auto& k = cpu::elementwise_kernels<T>(active_isa());
   py::gil_scoped_release release;
-  const int nth = static_cast<int>(std::clamp<std::int64_t>(rows * cols / (1 << 15), 1, get_num_threads()));
-  auto task = [&](int tid, int n) {
-    const std::int64_t r0 = rows * tid / n, r1 = rows * (tid + 1) / n;
-    k.bias_activation_rows(out + r0 * cols, b, r1 - r0, cols, act);
-  };
-  parallel_run(nth, TaskRef(task));
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(1, cols)),
+               [&](std::int64_t r0, std::int64_t r1) { k.bias_activation_rows(out + r0 * cols, b, r1 - r0, cols, act); });
   return std::move(y);
 }
 

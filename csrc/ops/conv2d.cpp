@@ -4,6 +4,7 @@
 #include "ops/conv2d.h"
 
 #include "common/checks.h"
+#include "common/size_math.h"
 #include "cpu/conv/conv.h"
 #include "runtime/thread_pool.h"
 
@@ -11,6 +12,9 @@ namespace pyfastnn {
 namespace ops {
 
 namespace {
+
+// Elements of one zero-padded image the stride-1 kernels may copy (2**44).
+constexpr std::int64_t kMaxPaddedImage = std::int64_t{1} << 44;
 
 struct Checked {
   cpu::ConvGeometry g;
@@ -36,27 +40,26 @@ Checked check_conv(const std::string& op, const py::object& x_obj, const py::obj
   g.O = c.w.shape(0); g.KH = c.w.shape(2); g.KW = c.w.shape(3);
   parse_int_pair(op, "stride", stride, 1, &g.SH, &g.SW);
   parse_int_pair(op, "dilation", dilation, 1, &g.DH, &g.DW);
+  const SizeMath by_dilation(op, "dilation"), by_padding(op, "padding");
+  const std::int64_t span_h = by_dilation.mul(g.DH, g.KH - 1), span_w = by_dilation.mul(g.DW, g.KW - 1);
   if (py::isinstance<py::str>(padding)) {
     const std::string mode = padding.cast<std::string>();
     if (mode == "valid") {
       g.PH = g.PW = 0;
     } else if (mode == "same") {
       if (g.SH != 1 || g.SW != 1) raise_value_error(op, "padding='same' needs stride 1");
-      const std::int64_t th = g.DH * (g.KH - 1), tw = g.DW * (g.KW - 1);
-      if (th % 2 || tw % 2)
+      if (span_h % 2 || span_w % 2)
         raise_value_error(op, "padding='same' with an even effective kernel size needs asymmetric padding, "
                               "which is not supported; pad the input explicitly");
-      g.PH = th / 2;
-      g.PW = tw / 2;
+      g.PH = span_h / 2;
+      g.PW = span_w / 2;
     } else {
       raise_value_error(op, "argument 'padding' must be an int, a pair of ints, 'valid' or 'same', got '" + mode + "'");
     }
   } else {
     parse_int_pair(op, "padding", padding, 0, &g.PH, &g.PW);
   }
-  if (py::isinstance<py::bool_>(groups) || !py::isinstance<py::int_>(groups))
-    raise_type_error(op, "argument 'groups' must be an int, got " + py::str(py::repr(groups)).cast<std::string>());
-  g.groups = groups.cast<std::int64_t>();
+  g.groups = int_arg(op, "groups", groups);
   if (g.groups < 1) raise_value_error(op, "argument 'groups' must be >= 1, got " + std::to_string(g.groups));
   if (g.C % g.groups)
     raise_value_error(op, "input channels " + std::to_string(g.C) + " of 'x' " + shape_str(c.x) +
@@ -69,13 +72,27 @@ Checked check_conv(const std::string& op, const py::object& x_obj, const py::obj
                               std::to_string(g.C / g.groups) + ", kH, kW) for " + std::to_string(g.C) +
                               " input channels and groups=" + std::to_string(g.groups));
   if (g.KH == 0 || g.KW == 0) raise_value_error(op, "argument 'w' has an empty kernel, shape " + shape_str(c.w));
-  const std::int64_t ekh = g.DH * (g.KH - 1) + 1, ekw = g.DW * (g.KW - 1) + 1;
-  if (ekh > g.H + 2 * g.PH || ekw > g.W + 2 * g.PW)
+  // Every size the kernels derive, checked once here (they trust it): the
+  // padded input, the effective kernel, and the offsets of the padded layout
+  // the stride-1 kernels read (cpu/conv/conv.cpp: padded_layout).
+  const std::int64_t hp = by_padding.add(g.H, by_padding.mul(2, g.PH));
+  const std::int64_t wp = by_padding.add(g.W, by_padding.mul(2, g.PW));
+  const std::int64_t ekh = by_dilation.add(span_h, 1), ekw = by_dilation.add(span_w, 1);
+  if (ekh > hp || ekw > wp)
     raise_value_error(op, "kernel (" + std::to_string(ekh) + "x" + std::to_string(ekw) +
-                              " with dilation) is larger than the padded input (" + std::to_string(g.H + 2 * g.PH) +
-                              "x" + std::to_string(g.W + 2 * g.PW) + ") of 'x' " + shape_str(c.x));
-  g.OH = (g.H + 2 * g.PH - ekh) / g.SH + 1;
-  g.OW = (g.W + 2 * g.PW - ekw) / g.SW + 1;
+                              " with dilation) is larger than the padded input (" + std::to_string(hp) + "x" +
+                              std::to_string(wp) + ") of 'x' " + shape_str(c.x));
+  g.OH = (hp - ekh) / g.SH + 1;
+  g.OW = (wp - ekw) / g.SW + 1;
+  const std::int64_t plane = by_padding.mul(hp, wp), cg = g.C / g.groups;
+  const std::int64_t padded = by_padding.add(by_padding.mul(plane, cg), by_dilation.add(span_w, 64));
+  by_dilation.add(by_dilation.add(by_padding.mul(cg - 1, plane), by_dilation.mul(span_h, wp)), span_w);
+  // Stride 1 runs on zero-padded copies of the images, up to 2**18 of them
+  // side by side (cpu/conv/conv.cpp): one must stay far below 2**63 elements.
+  if (g.SH == 1 && g.SW == 1 && padded > kMaxPaddedImage)
+    raise_memory_error(op, "the zero-padded copy of one image of 'x' " + shape_str(c.x) + " (" + std::to_string(cg) +
+                               " x " + std::to_string(hp) + " x " + std::to_string(wp) +
+                               " elements for this padding and dilation) is too large to allocate");
   checked_numel(op, "output", {g.N, g.O, g.OH, g.OW}, c.x.itemsize());
   c.x = c_contiguous(c.x);
   c.w = c_contiguous(c.w);

@@ -14,6 +14,11 @@ namespace ops {
 
 namespace {
 
+// Rows per chunk: about 8K logits, so a chunk is worth a thread.
+std::int64_t row_grain(std::int64_t classes) { return std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, classes)); }
+// At most this many partial sums (a few hundred bytes).
+constexpr std::int64_t kMaxLossChunks = 256;
+
 struct Checked {
   py::array logits, target;
   DType dt;
@@ -63,20 +68,16 @@ double cross_entropy(const py::object& logits, const py::object& target, std::in
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).cross_entropy;
-    // Row chunks sized by the shape (at most 256), summed in chunk order: the
-    // same loss bits for any thread count.
-    const std::int64_t chunk =
-        std::max(std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, c.classes)), (c.rows + 255) / 256);
-    const std::int64_t used = (c.rows + chunk - 1) / chunk;
-    std::vector<double> sums(static_cast<std::size_t>(used), 0.0);
-    parallel_for(used, 1, [&](std::int64_t c0, std::int64_t c1) {
-      for (std::int64_t part = c0; part < c1; ++part) {
-        const std::int64_t r0 = part * chunk, r1 = std::min(c.rows, r0 + chunk);
-        sums[static_cast<std::size_t>(part)] = f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0,
-                                                 c.classes, ignore_index, smoothing, nullptr, 0.0);
-      }
+    // Row chunks fixed by the shape, their sums added in chunk order: the
+    // same total for any thread count.
+    const FixedChunks chunks = fixed_chunks(c.rows, row_grain(c.classes), kMaxLossChunks);
+    std::vector<double> sums(static_cast<std::size_t>(chunks.count), 0.0);
+    parallel_chunks(chunks.count, get_num_threads(), [&](std::int64_t i) {
+      const std::int64_t r0 = chunks.begin(i), r1 = chunks.end(i);
+      sums[static_cast<std::size_t>(i)] = f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0, c.classes,
+                                            ignore_index, smoothing, nullptr, 0.0);
     });
-    for (std::int64_t p = 0; p < used; ++p) total += sums[static_cast<std::size_t>(p)];
+    for (double s : sums) total += s;
   };
   {
     py::gil_scoped_release release;
@@ -98,11 +99,10 @@ py::array cross_entropy_backward(const py::object& logits, const py::object& tar
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).cross_entropy;
-    parallel_for(c.rows, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, c.classes)),
-                 [&](std::int64_t r0, std::int64_t r1) {
-                   f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0, c.classes, ignore_index, smoothing,
-                     static_cast<T*>(op_) + r0 * c.classes, scale);
-                 });
+    parallel_for(c.rows, row_grain(c.classes), [&](std::int64_t r0, std::int64_t r1) {
+      f(static_cast<const T*>(lp) + r0 * c.classes, tp + r0, r1 - r0, c.classes, ignore_index, smoothing,
+        static_cast<T*>(op_) + r0 * c.classes, scale);
+    });
   };
   {
     py::gil_scoped_release release;

@@ -1,7 +1,9 @@
 // layer_norm over the trailing `normalized_size` elements of each row, like
 // torch.native_layer_norm: returns (y, mean, rstd); the backward pass gives
 // (grad_x, grad_weight, grad_bias), the parameter gradients summed over rows
-// from per-chunk partials added in chunk order (the same for any thread count).
+// from per-chunk partials added in chunk order (the same bits for any thread
+// count).
+#include <algorithm>
 #include <vector>
 
 #include "common/checks.h"
@@ -14,6 +16,12 @@ namespace pyfastnn {
 namespace ops {
 
 namespace {
+
+// Rows per chunk: about 8K elements, so a chunk is worth a thread.
+std::int64_t row_grain(std::int64_t n) { return std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, n)); }
+// Bounds on the per-chunk partial gradients of layer_norm_backward.
+constexpr std::int64_t kMaxNormChunks = 64;
+constexpr std::int64_t kPartialBytes = std::int64_t{32} << 20;
 
 py::array like(const py::array& a) {
   return py::array(a.dtype(), std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
@@ -64,7 +72,7 @@ py::tuple layer_norm(const py::object& x_obj, std::int64_t n, const py::object& 
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).layer_norm;
-    parallel_for(rows, std::max<std::int64_t>(1, 8192 / n), [&](std::int64_t r0, std::int64_t r1) {
+    parallel_for(rows, row_grain(n), [&](std::int64_t r0, std::int64_t r1) {
       f(static_cast<const T*>(xp) + r0 * n, static_cast<const T*>(wp), static_cast<const T*>(bp),
         static_cast<T*>(yp) + r0 * n, static_cast<T*>(mp) + r0, static_cast<T*>(rp) + r0, r1 - r0, n, eps);
     });
@@ -105,30 +113,42 @@ py::tuple layer_norm_backward(const py::object& g_obj, const py::object& x_obj, 
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const auto f = cpu::rowwise_kernels<T>(active_isa()).layer_norm_backward;
-    // Rows in chunks whose size depends on the shape only (at most 256 chunks),
-    // each with its own weight-gradient partials, added in chunk order: the
-    // same bits for any thread count.
-    const std::int64_t chunk = std::max(std::max<std::int64_t>(1, 8192 / n), (rows + 255) / 256);
-    const std::int64_t used = (rows + chunk - 1) / chunk;
-    std::vector<T> partial(weight_grads ? static_cast<std::size_t>(2 * n * used) : 0, T(0));
-    parallel_for(used, 1, [&](std::int64_t c0, std::int64_t c1) {
-      for (std::int64_t part = c0; part < c1; ++part) {
-        const std::int64_t r0 = part * chunk, r1 = std::min(rows, r0 + chunk);
-        T* pw = weight_grads ? partial.data() + 2 * n * part : nullptr;
-        f(static_cast<const T*>(gp) + r0 * n, static_cast<const T*>(xp) + r0 * n, static_cast<const T*>(mp) + r0,
-          static_cast<const T*>(rp) + r0, static_cast<const T*>(wp), static_cast<T*>(gxp) + r0 * n, pw,
-          pw ? pw + n : nullptr, r1 - r0, n);
-      }
-    });
+    const int nthreads = get_num_threads();
     T* gwo = static_cast<T*>(gwp);
     T* gbo = static_cast<T*>(gbp);
-    for (std::int64_t j = 0; j < n; ++j) gwo[j] = gbo[j] = T(0);
-    if (weight_grads)
-      for (std::int64_t part = 0; part < used; ++part)
-          for (std::int64_t j = 0; j < n; ++j) {
-            gwo[j] += partial[static_cast<std::size_t>(2 * n * part + j)];
-            gbo[j] += partial[static_cast<std::size_t>(2 * n * part + n + j)];
-          }
+    auto rows_into = [&](std::int64_t r0, std::int64_t r1, T* pw, T* pb) {
+      f(static_cast<const T*>(gp) + r0 * n, static_cast<const T*>(xp) + r0 * n, static_cast<const T*>(mp) + r0,
+        static_cast<const T*>(rp) + r0, static_cast<const T*>(wp), static_cast<T*>(gxp) + r0 * n, pw, pb, r1 - r0, n);
+    };
+    std::fill(gwo, gwo + n, T(0));
+    std::fill(gbo, gbo + n, T(0));
+    if (!weight_grads) {
+      parallel_for(rows, row_grain(n), [&](std::int64_t r0, std::int64_t r1) { rows_into(r0, r1, nullptr, nullptr); },
+                   nthreads);
+      return;
+    }
+    // grad_weight / grad_bias: row chunks fixed by the shape, each summed into
+    // its own partial (chunk 0 straight into the outputs), the partials then
+    // added in chunk order: the same bits for any thread count. The partials
+    // take at most kPartialBytes.
+    const std::int64_t max_chunks =
+        std::clamp<std::int64_t>(kPartialBytes / static_cast<std::int64_t>(2 * n * sizeof(T)), 1, kMaxNormChunks);
+    const FixedChunks chunks = fixed_chunks(rows, row_grain(n), max_chunks);
+    std::vector<T> partial(static_cast<std::size_t>(std::max<std::int64_t>(0, chunks.count - 1) * 2 * n), T(0));
+    parallel_chunks(chunks.count, nthreads, [&](std::int64_t i) {
+      T* pw = i == 0 ? gwo : partial.data() + (i - 1) * 2 * n;
+      rows_into(chunks.begin(i), chunks.end(i), pw, i == 0 ? gbo : pw + n);
+    });
+    // Columns split over the threads, each column's partials added in chunk order.
+    parallel_for(n, 1024, [&](std::int64_t j0, std::int64_t j1) {
+      for (std::int64_t i = 1; i < chunks.count; ++i) {
+        const T* pw = partial.data() + (i - 1) * 2 * n;
+        for (std::int64_t j = j0; j < j1; ++j) {
+          gwo[j] += pw[j];
+          gbo[j] += pw[n + j];
+        }
+      }
+    }, nthreads);
   };
   {
     py::gil_scoped_release release;

@@ -83,6 +83,7 @@ py::tuple lstm(const py::object& x_obj, const py::object& h0_obj, const py::obje
     bias = c_contiguous(py::reinterpret_borrow<py::array>(sum));
   }
   checked_numel(op, "gates", {s.T, s.B, 4 * s.H}, x.itemsize());
+  checked_numel(op, "hidden states", {s.T + 1, s.B, s.H}, x.itemsize());
   x = c_contiguous(x);
   w_ih = c_contiguous(w_ih);
   w_hh = c_contiguous(w_hh);
@@ -120,6 +121,8 @@ py::tuple lstm_backward(const py::object& gy_obj, const py::object& ghT_obj, con
   require_shape(op, "gates", gates, {s.T, s.B, 4 * s.H});
   py::array gy;
   if (!gy_obj.is_none()) require_shape(op, "grad_y", gy = c_contiguous(float_arg(op, "grad_y", gy_obj, dt, x)), {s.T, s.B, s.H});
+  checked_numel(op, "grad_x", {s.T, s.B, s.I}, x.itemsize());
+  checked_numel(op, "gate gradients", {s.T, s.B, 4 * s.H}, x.itemsize());
   py::array dh = new_array(x, {s.B, s.H}), dc = new_array(x, {s.B, s.H});
   const std::size_t bh = static_cast<std::size_t>(s.B * s.H) * x.itemsize();
   for (auto [obj, dst, name] : {std::tuple<const py::object*, py::array*, const char*>{&ghT_obj, &dh, "grad_hT"},

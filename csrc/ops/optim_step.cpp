@@ -12,7 +12,7 @@
 #include "common/checks.h"
 #include "cpu/optim/optim.h"
 #include "runtime/dispatch.h"
-#include "runtime/thread_pool.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace ops {
@@ -128,25 +128,20 @@ class Operands {
   std::vector<Entry> all_;
 };
 
-// Runs f(begin, count) over [0, n) split across the pool: one thread below
-// 64K elements (waking workers costs more than the pass), otherwise at least
-// 32K elements each, split on 64-byte boundaries so no cache line is shared.
+// Runs f(begin, count) over [0, n) in chunks the threads claim: one thread
+// below 64K elements (waking workers costs more than the pass), otherwise
+// chunks of at least 32K elements on 64-byte boundaries, so no cache line is
+// shared. Elementwise: any split gives the same bits.
 template <class F>
 void run_split(std::int64_t n, std::size_t itemsize, const F& f) {
   if (n == 0) return;
   py::gil_scoped_release release;
-  const int nth = static_cast<int>(std::clamp<std::int64_t>(n >> 15, 1, get_num_threads()));
-  if (nth == 1) {
-    f(std::int64_t{0}, n);
-    return;
-  }
   const std::int64_t line = 64 / static_cast<std::int64_t>(itemsize);
-  auto edge = [&](int t, int count) { return t == count ? n : n / count * t / line * line; };
-  auto task = [&](int tid, int count) {
-    const std::int64_t b = edge(tid, count), e = edge(tid + 1, count);
+  parallel_for(n, std::int64_t{1} << 15, [&](std::int64_t b, std::int64_t e) {
+    b = b / line * line;  // chunk edges moved down to a cache line; the last chunk still ends at n
+    if (e != n) e = e / line * line;
     if (e > b) f(b, e - b);
-  };
-  parallel_run(nth, TaskRef(task));
+  });
 }
 
 const std::string kSgd = "sgd_step";

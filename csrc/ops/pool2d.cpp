@@ -5,6 +5,7 @@
 #include "ops/pool2d.h"
 
 #include "common/checks.h"
+#include "common/size_math.h"
 #include "cpu/pool/pool.h"
 #include "runtime/thread_pool.h"
 
@@ -13,7 +14,8 @@ namespace ops {
 
 namespace {
 
-// (N, C, H, W) or (C, H, W) -> planes, H, W.
+// (N, C, H, W) or (C, H, W) -> planes, H, W; the element count must fit
+// (ValueError naming `name` otherwise).
 void plane_shape(const std::string& op, const char* name, const std::vector<std::int64_t>& shape,
                  cpu::PoolGeometry* g) {
   if (shape.size() != 3 && shape.size() != 4) {
@@ -22,10 +24,12 @@ void plane_shape(const std::string& op, const char* name, const std::vector<std:
     raise_value_error(op, std::string("argument '") + name + "' must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape " +
                               s + (shape.size() == 1 ? ",)" : ")"));
   }
+  const SizeMath size(op, name);
   g->planes = 1;
-  for (std::size_t i = 0; i + 2 < shape.size(); ++i) g->planes *= shape[i];
+  for (std::size_t i = 0; i + 2 < shape.size(); ++i) g->planes = size.mul(g->planes, shape[i]);
   g->H = shape[shape.size() - 2];
   g->W = shape[shape.size() - 1];
+  size.mul(g->planes, size.mul(g->H, g->W));
 }
 
 std::vector<std::int64_t> shape_of(const py::array& a) {
@@ -43,16 +47,18 @@ void window(const std::string& op, const py::object& kernel_size, const py::obje
     parse_int_pair(op, "stride", stride, 1, &g->SH, &g->SW);
   }
   parse_int_pair(op, "padding", padding, 0, &g->PH, &g->PW);
-  if (2 * g->PH > g->KH || 2 * g->PW > g->KW)
+  if (g->PH > g->KH / 2 || g->PW > g->KW / 2)
     raise_value_error(op, "argument 'padding' (" + std::to_string(g->PH) + ", " + std::to_string(g->PW) +
                               ") must be at most half of 'kernel_size' (" + std::to_string(g->KH) + ", " +
                               std::to_string(g->KW) + ")");
-  if (g->H + 2 * g->PH < g->KH || g->W + 2 * g->PW < g->KW)
+  const SizeMath by_padding(op, "padding");
+  const std::int64_t hp = by_padding.add(g->H, 2 * g->PH), wp = by_padding.add(g->W, 2 * g->PW);
+  if (hp < g->KH || wp < g->KW)
     raise_value_error(op, "'kernel_size' (" + std::to_string(g->KH) + ", " + std::to_string(g->KW) +
-                              ") is larger than the padded input (" + std::to_string(g->H + 2 * g->PH) + ", " +
-                              std::to_string(g->W + 2 * g->PW) + ")");
-  g->OH = (g->H + 2 * g->PH - g->KH) / g->SH + 1;
-  g->OW = (g->W + 2 * g->PW - g->KW) / g->SW + 1;
+                              ") is larger than the padded input (" + std::to_string(hp) + ", " + std::to_string(wp) +
+                              ")");
+  g->OH = (hp - g->KH) / g->SH + 1;
+  g->OW = (wp - g->KW) / g->SW + 1;
 }
 
 std::vector<py::ssize_t> out_shape(const std::vector<std::int64_t>& in, const cpu::PoolGeometry& g) {
@@ -83,8 +89,9 @@ PoolInput prepare(const std::string& op, const py::object& x_obj, const py::obje
   in.dt = require_float(op, "x", in.x);
   plane_shape(op, "x", shape_of(in.x), &in.g);
   window(op, kernel_size, stride, padding, &in.g);
-  in.x = c_contiguous(in.x);
   in.out_shape = out_shape(shape_of(in.x), in.g);
+  checked_numel(op, "output", std::vector<std::int64_t>(in.out_shape.begin(), in.out_shape.end()), 8);
+  in.x = c_contiguous(in.x);
   return in;
 }
 
@@ -289,6 +296,7 @@ py::array avg_pool2d_backward(const py::object& grad_y, const py::object& x_shap
   want[want.size() - 1] = g.OW;
   if (shape_of(gy) != want)
     raise_value_error(op, "argument 'grad_y' must have the pooled shape for 'x_shape', got " + shape_str(gy));
+  checked_numel(op, "grad_x", xs, dt == DType::f32 ? 4 : 8);
   const std::vector<py::ssize_t> shape(xs.begin(), xs.end());
   auto run = [&](auto zero) -> py::array {
     using T = decltype(zero);

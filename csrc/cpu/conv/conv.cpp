@@ -1,5 +1,7 @@
 // Convolution drivers: split the batch over threads (each image's GEMMs then
 // run single-threaded), or, for fewer images than threads, thread the GEMMs.
+// The weight gradient sums over images in chunks fixed by the shape, so it
+// has the same bits for any thread count.
 #include "cpu/conv/conv.h"
 
 #include <algorithm>
@@ -13,7 +15,7 @@
 #include "cpu/gemm/gemm.h"
 #include "runtime/dispatch.h"
 #include "runtime/isa_table.h"
-#include "runtime/thread_pool.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace cpu {
@@ -56,20 +58,80 @@ constexpr std::int64_t kDirectMaxK = 32;
 // Below this many flops per image, whole images go to threads.
 constexpr double kThreadPerImageFlops = 4e6;
 
-// Calls body(n_begin, n_end, gemm_threads, part) for a partition of the
-// batch: either one part per thread with single-threaded GEMMs, or a single
-// part whose GEMMs use every thread.
+// Calls body(n_begin, n_end, gemm_threads) over the batch: either chunks of
+// images claimed by the threads, each run with single-threaded GEMMs, or the
+// whole batch in one call whose GEMMs use every thread. Nothing is summed
+// across images here, so any split gives the same bits.
 template <class Body>
-int for_image_parts(std::int64_t N, double flops_per_image, int nthreads, Body&& body) {
-  const bool split_batch = nthreads > 1 && (N >= nthreads || flops_per_image < kThreadPerImageFlops);
-  if (!split_batch || N <= 1) {
-    body(std::int64_t{0}, N, nthreads, 0);
-    return 1;
+void for_images(std::int64_t N, double flops_per_image, int nthreads, Body&& body) {
+  const bool split_batch = nthreads > 1 && N > 1 && (N >= nthreads || flops_per_image < kThreadPerImageFlops);
+  if (!split_batch) {
+    body(std::int64_t{0}, N, nthreads);
+    return;
   }
-  const int parts = static_cast<int>(std::min<std::int64_t>(N, nthreads));
-  auto task = [&](int tid, int n) { body(N * tid / n, N * (tid + 1) / n, 1, tid); };
-  parallel_run(parts, TaskRef(task));
-  return parts;
+  const int nth = static_cast<int>(std::min<std::int64_t>(N, nthreads));
+  const std::int64_t chunks = std::min<std::int64_t>(N, nth * kChunksPerThread);
+  parallel_chunks(chunks, nth, [&](std::int64_t i) { body(N * i / chunks, N * (i + 1) / chunks, 1); });
+}
+
+// The weight gradient sums over images. They are cut into chunks fixed by the
+// shape (never by the thread count); each chunk's gradient is a partial of
+// its own (chunk 0 accumulates into grad_w itself), and the partials are
+// added in chunk order, so grad_w has the same bits for any thread count.
+// A partial must be worth its memory and its add: at least 64 flops of the
+// chunk per weight, and all partials within kWeightPartialBytes.
+constexpr std::int64_t kMaxWeightChunks = 64;
+constexpr double kWeightPartialBytes = 64.0 * (1 << 20);
+
+FixedChunks weight_grad_chunks(const ConvGeometry& g, std::size_t elem) {
+  const double w_size = static_cast<double>(g.O) * static_cast<double>(g.k_rows());
+  const double flops = 2.0 * w_size * static_cast<double>(g.out_pixels()) * static_cast<double>(g.N);
+  const double by_work = flops / (64.0 * w_size), by_memory = kWeightPartialBytes / (w_size * elem);
+  const double limit = std::min({by_work, by_memory, static_cast<double>(kMaxWeightChunks)});
+  return fixed_chunks(g.N, 1, std::max<std::int64_t>(1, static_cast<std::int64_t>(limit)));
+}
+
+// Runs images(n0, n1, gemm_threads, gw_acc) over the batch, gw_acc receiving
+// the weight gradient of those images (null when gw is). With gw, the batch
+// goes by weight_grad_chunks: the chunks claimed by the threads (partials in
+// memory, added at the end), or one after another with threaded GEMMs (one
+// partial at a time) for few, large images. Both add the same partials in
+// the same order.
+template <class T, class Images>
+void for_weight_grad_chunks(const ConvGeometry& g, T* gw, double flops_per_image, int nthreads, Images&& images) {
+  if (!gw) {
+    for_images(g.N, flops_per_image, nthreads,
+               [&](std::int64_t n0, std::int64_t n1, int gemm_threads) { images(n0, n1, gemm_threads, nullptr); });
+    return;
+  }
+  const std::int64_t w_size = g.O * g.k_rows();
+  const FixedChunks chunks = weight_grad_chunks(g, sizeof(T));
+  const bool split = nthreads > 1 && chunks.count > 1 &&
+                     (chunks.count >= nthreads || flops_per_image < kThreadPerImageFlops);
+  auto fold = [&](const T* partial, std::int64_t parts) {  // gw += partial 0, 1, ... in order
+    parallel_for(w_size, 1 << 14, [&](std::int64_t a, std::int64_t b) {
+      for (std::int64_t c = 0; c < parts; ++c)
+        for (std::int64_t i = a; i < b; ++i) gw[i] += partial[c * w_size + i];
+    }, nthreads);
+  };
+  if (split) {
+    std::vector<T> partials(static_cast<std::size_t>((chunks.count - 1) * w_size), T(0));
+    parallel_chunks(chunks.count, nthreads, [&](std::int64_t c) {
+      images(chunks.begin(c), chunks.end(c), 1, c == 0 ? gw : partials.data() + (c - 1) * w_size);
+    });
+    fold(partials.data(), chunks.count - 1);
+    return;
+  }
+  std::vector<T> partial(chunks.count > 1 ? static_cast<std::size_t>(w_size) : 0);
+  for (std::int64_t c = 0; c < chunks.count; ++c) {
+    if (c == 0) {
+      images(chunks.begin(c), chunks.end(c), nthreads, gw);
+      continue;
+    }
+    std::fill(partial.begin(), partial.end(), T(0));
+    images(chunks.begin(c), chunks.end(c), nthreads, partial.data());
+    fold(partial.data(), 1);
+  }
 }
 
 // Output pixels per chunk in the backward pass: the unfolded chunk
@@ -149,7 +211,7 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
     const bool in_bounds = ck.flat_min_ow > 0 && g.OW >= ck.flat_min_ow;
     const std::int64_t slack = in_bounds ? 0 : L.junk_slack + ck.lanes_ahead;
     const std::int64_t x_stride = g.C * g.in_plane(), y_stride = g.O * P;
-    for_image_parts(g.N, 0.0, nthreads, [&](std::int64_t n0, std::int64_t n1, int, int) {
+    for_images(g.N, 0.0, nthreads, [&](std::int64_t n0, std::int64_t n1, int) {
       if (L.in_place && slack == 0) {   // x read where it is: all the part's images in one call per group
         for (std::int64_t gi = 0; gi < g.groups; ++gi)
           ck.direct_small_k(g, L.Wp, x + n0 * x_stride + gi * Cg * g.in_plane(), x_stride, n1 - n0,
@@ -170,7 +232,7 @@ void forward_stride1(const ConvGeometry& g, const T* x, const T* w, const T* bia
   // Small images go several to a GEMM (columns = image x pixel), so the
   // register tiles are full; their padded copies sit side by side.
   const std::int64_t per_batch = std::max<std::int64_t>(1, std::min<std::int64_t>(16, 1024 / std::max<std::int64_t>(1, P)));
-  for_image_parts(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
+  for_images(g.N, 2.0 * g.O * K * P, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads) {
     std::vector<T> xbuf, ybuf(per_batch > 1 ? static_cast<std::size_t>(Og * per_batch * P) : 0);
     for (std::int64_t nb = n0; nb < n1; nb += per_batch) {
       const std::int64_t m = std::min(per_batch, n1 - nb);
@@ -215,7 +277,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
     return;
   }
   const double flops = 2.0 * g.O * K * P;
-  for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int) {
+  for_images(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads) {
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         Im2colSource<T> src{&g, x + (n * g.C + gi * Cg) * g.in_plane()};
@@ -230,15 +292,12 @@ namespace {
 // grad_x and grad_w for any stride: unfold chunks of output pixels into a
 // bounded buffer; grad_x folds back with col2im.
 template <class T>
-int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw_parts0,
-                     std::vector<T>* gw_parts, int nthreads) {
+void backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw, int nthreads) {
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const std::int64_t w_size = g.O * K;
   const std::int64_t chunk = backward_chunk(g, sizeof(T));
-  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw_parts0 ? 1 : 0));
-  return for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int part) {
+  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw ? 1 : 0));
+  for_weight_grad_chunks(g, gw, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, T* gw_acc) {
     std::vector<T> col(static_cast<std::size_t>(K * chunk));
-    T* gw_acc = gw_parts0 ? (part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size) : nullptr;
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
         const T* x_ng = x + (n * g.C + gi * Cg) * g.in_plane();
@@ -280,10 +339,8 @@ int backward_generic(const ConvGeometry& g, const T* gy, const T* x, const T* w,
 //   col (K x cols) = w^T . gyc,     gx += fold(col)
 // with unfold/fold run by run over the padded layout (unfold.h).
 template <class T>
-int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw_parts0,
-                     std::vector<T>* gw_parts, int nthreads) {
+void backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw, int nthreads) {
   const std::int64_t P = g.out_pixels(), K = g.k_rows(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const std::int64_t w_size = g.O * K;
   const PaddedLayout L = padded_layout(g);
   const ConvKernels<T>& ck = kernels_for<T>(active_isa());
   const bool small_k = K <= kDirectMaxK;  // grad_w by dot products (direct_small_k.h), no GEMM
@@ -298,18 +355,17 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
       for (std::int64_t o = 0; o < Og; ++o)
         for (std::int64_t k = 0; k < K; ++k)
           wt[static_cast<std::size_t>((gi * K + k) * Og + o)] = w[(gi * Og + o) * K + k];
-  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw_parts0 ? 1 : 0));
-  return for_image_parts(g.N, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, int part) {
+  const double flops = 2.0 * g.O * K * P * ((gx ? 1 : 0) + (gw ? 1 : 0));
+  for_weight_grad_chunks(g, gw, flops, nthreads, [&](std::int64_t n0, std::int64_t n1, int gemm_threads, T* acc) {
     // Scratch only for the GEMM paths, left uninitialised: zero-filling megabytes that a
     // small-K weight gradient never touches cost more than the gradient itself.
-    const bool gemm_paths = gx || (gw_parts0 && !small_k);
+    const bool gemm_paths = gx || (acc && !small_k);
     std::unique_ptr<T[]> col_buf(gemm_paths ? new T[static_cast<std::size_t>(K * max_cols)] : nullptr);
     std::unique_ptr<T[]> gyc_buf(gemm_paths && per_batch > 1 ? new T[static_cast<std::size_t>(Og * max_cols)] : nullptr);
     T* const col = col_buf.get();
     T* const gyc = gyc_buf.get();
     std::vector<std::vector<T>> xbuf(static_cast<std::size_t>(per_batch));
     std::vector<T> gxpad(gx && !L.in_place ? static_cast<std::size_t>(L.size * per_batch) : 0);
-    T* acc = gw_parts0 ? (part == 0 ? gw_parts0 : gw_parts->data() + (part - 1) * w_size) : nullptr;
     for (std::int64_t nb = n0; nb < n1; nb += per_batch) {
       const std::int64_t m = std::min(per_batch, n1 - nb);
       for (std::int64_t gi = 0; gi < g.groups; ++gi) {
@@ -375,15 +431,6 @@ int backward_stride1(const ConvGeometry& g, const T* gy, const T* x, const T* w,
   });
 }
 
-// dst += parts 1..parts-1 (part 0 accumulated into dst directly), in order.
-template <class T>
-void add_parts(T* dst, const std::vector<T>& parts_buf, int parts, std::int64_t size) {
-  for (int part = 1; part < parts; ++part) {
-    const T* src = parts_buf.data() + (part - 1) * size;
-    for (std::int64_t i = 0; i < size; ++i) dst[i] += src[i];
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -435,19 +482,11 @@ void conv2d_backward(const ConvGeometry& g, const T* gy, const T* x, const T* w,
     conv2d_forward<T>(t, gy, wt.data(), nullptr, gx, nthreads);
   }
 
-  const int max_parts = std::max(1, nthreads);
-  std::vector<T> parts_buf(static_cast<std::size_t>(max_parts - 1) * w_size, T(0));
   T* gx_stride1 = gx && !gx_as_conv && stride1 ? gx : nullptr;
-  if ((gw && stride1) || gx_stride1) {
-    const int parts = backward_stride1(g, gy, x, w, gx_stride1, stride1 ? gw : nullptr, &parts_buf, nthreads);
-    if (gw && stride1) add_parts(gw, parts_buf, parts, w_size);
-  }
+  if ((gw && stride1) || gx_stride1) backward_stride1(g, gy, x, w, gx_stride1, stride1 ? gw : nullptr, nthreads);
   T* gx_generic = stride1 ? nullptr : gx;
   T* gw_generic = stride1 ? nullptr : gw;
-  if (gx_generic || gw_generic) {
-    const int parts = backward_generic(g, gy, x, w, gx_generic, gw_generic, &parts_buf, nthreads);
-    if (gw_generic) add_parts(gw, parts_buf, parts, w_size);
-  }
+  if (gx_generic || gw_generic) backward_generic(g, gy, x, w, gx_generic, gw_generic, nthreads);
 }
 
 template void conv2d_forward<float>(const ConvGeometry&, const float*, const float*, const float*, float*, int);

@@ -1,7 +1,8 @@
-// Loops 5-3 of the GEMM (BLIS order, mirrored for row-major C): m blocks of
-// A, k blocks, then per-thread n blocks of packed B; the threads split C into
-// a grid. A is read in place when its rows are contiguous; otherwise the
-// threads pack each A block together and meet at a barrier around it.
+// Loops 5-3 of the GEMM (BLIS order, mirrored for row-major C): C is cut into
+// tiles that the threads claim from a shared counter (no static split, no
+// barriers: a descheduled thread holds up one tile at most); within a tile,
+// k blocks, then n blocks of packed B. A is read in place when its rows are
+// contiguous, otherwise each tile packs its rows per k block.
 #include "cpu/gemm/gemm.h"
 
 #include <algorithm>
@@ -10,7 +11,7 @@
 #include <new>
 
 #include "runtime/dispatch.h"
-#include "runtime/thread_pool.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace cpu {
@@ -52,105 +53,85 @@ struct Problem {
   GemmEpilogue<T> ep;
 };
 
-struct Grid {
-  int tm, tn;
+// The C tiles the threads claim: row blocks of `rows` (a multiple of mr) by
+// column blocks of `cols` (a multiple of nr, at most one packed B block).
+// Tile edges sit on whole slivers, so every element of C is computed by the
+// same microkernel calls in the same k order whoever computes it and however
+// C is cut: results do not depend on the thread count.
+struct Tiling {
+  std::int64_t rows, cols, m_tiles, n_tiles;
+  std::int64_t count() const { return m_tiles * n_tiles; }
 };
 
-// [begin, end) of `total` items for part `idx` of `parts`, balanced.
-inline void split_range(std::int64_t total, int parts, int idx, std::int64_t* begin, std::int64_t* end) {
-  *begin = total * idx / parts;
-  *end = total * (idx + 1) / parts;
-}
+// Tiles: at least kTilesPerThread per thread, and more for large products so
+// that no tile is much above kTileFlops: a thread that is slower than the
+// others (its core shared with another process) or starts late then leaves
+// at most one small tile for the rest to wait on. Rows are cut first, down to
+// kMinTileSlivers slivers (a tile packs its own B, 1/rows of its multiply),
+// then columns.
+constexpr std::int64_t kTilesPerThread = 4;
+constexpr double kTileFlops = 1 << 27;
+constexpr std::int64_t kMinTileSlivers = 8;
 
-// Splits the threads into tm x tn over (m slivers of one A block, n slivers).
-// Cost per thread: its tile area plus the B packing it repeats when several
-// threads share a column of the grid. A partial last n sliver costs only its
-// width in whole vectors (the macro kernel narrows the tile for it), so with
-// N = 64 against 48-wide slivers the threads split rows, not 48 + 16 columns.
-Grid choose_grid(int nth, std::int64_t m_slivers, std::int64_t N, int mr, int nr, int lanes) {
-  const std::int64_t n_slivers = ceil_div(N, nr);
-  auto widest_part = [&](int tn) {
-    std::int64_t widest = 0;
-    for (int j = 0; j < tn; ++j) {
-      std::int64_t s0, s1;
-      split_range(n_slivers, tn, j, &s0, &s1);
-      std::int64_t width = 0;
-      for (std::int64_t s = s0; s < s1; ++s) width += std::min<std::int64_t>(nr, ceil_div(N - s * nr, lanes) * lanes);
-      widest = std::max(widest, width);
-    }
-    return widest;
-  };
-  Grid best{1, nth};
-  double best_cost = -1;
-  for (int tm = 1; tm <= nth; ++tm) {
-    if (nth % tm) continue;
-    const int tn = nth / tm;
-    const double rows = static_cast<double>(ceil_div(m_slivers, tm)) * mr;
-    const double cols = static_cast<double>(widest_part(tn));
-    const double cost = rows * cols + 4.0 * cols;
-    if (best_cost < 0 || cost < best_cost - 1e-9) {
-      best_cost = cost;
-      best = {tm, tn};
-    }
+Tiling choose_tiling(int nth, std::int64_t M, std::int64_t N, std::int64_t K, int mr, int nr, const GemmBlocking& bl) {
+  const std::int64_t m_sl = ceil_div(M, mr), n_sl = ceil_div(N, nr);
+  const std::int64_t mb_sl = std::max<std::int64_t>(1, bl.mb / mr), nb_sl = std::max<std::int64_t>(1, bl.nb / nr);
+  std::int64_t n_tiles = ceil_div(n_sl, nb_sl);
+  std::int64_t m_tiles = ceil_div(m_sl, mb_sl);
+  if (nth > 1) {
+    const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(std::max<std::int64_t>(K, 1));
+    const std::int64_t target = std::max<std::int64_t>(kTilesPerThread * nth, static_cast<std::int64_t>(flops / kTileFlops));
+    const std::int64_t m_limit = std::max(m_tiles, std::min(m_sl, ceil_div(m_sl, kMinTileSlivers)));
+    if (m_tiles * n_tiles < target) m_tiles = std::min(m_limit, std::max(m_tiles, ceil_div(target, n_tiles)));
+    if (m_tiles * n_tiles < target) n_tiles = std::min(n_sl, std::max(n_tiles, ceil_div(target, m_tiles)));
+    if (m_tiles * n_tiles < kTilesPerThread * nth)  // few columns: shorter tiles after all
+      m_tiles = std::min(m_sl, std::max(m_tiles, ceil_div(kTilesPerThread * nth, n_tiles)));
   }
-  return best;
+  Tiling t;
+  t.rows = ceil_div(m_sl, m_tiles) * mr;  // balanced sizes, whole slivers
+  t.cols = ceil_div(n_sl, n_tiles) * nr;
+  t.m_tiles = ceil_div(M, t.rows);
+  t.n_tiles = ceil_div(N, t.cols);
+  return t;
 }
 
+// C[m0 : m0+mcur, n0 : n0+ncur] over every k block in order: B packed per k
+// block into this thread's scratch, A read in place when its rows are
+// contiguous in k, else packed per k block too.
 template <class T>
-void gemm_region(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBlocking& bl, int tid, int nth,
-                 Grid grid, SpinBarrier* barrier, T* shared_ap) {
+void gemm_tile(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBlocking& bl, std::int64_t m0,
+               std::int64_t mcur, std::int64_t n0, std::int64_t ncur) {
   const int mr = ks.mr, nr = ks.nr;
-  const bool pack_a = shared_ap != nullptr;
-  const int ti = tid / grid.tn, tj = tid % grid.tn;
-
-  std::int64_t ns0, ns1;
-  split_range(ceil_div(p.N, nr), grid.tn, tj, &ns0, &ns1);
-  const std::int64_t n_begin = ns0 * nr, n_end = std::min(p.N, ns1 * nr);
-  T* bp = static_cast<T*>(thread_scratch(1, sizeof(T) * static_cast<std::size_t>(bl.kc) * bl.nb));
-
-  for (std::int64_t m0 = 0; m0 < p.M; m0 += bl.mb) {
-    const std::int64_t mcur = std::min<std::int64_t>(bl.mb, p.M - m0);
-    const std::int64_t m_slivers = ceil_div(mcur, mr);
-    std::int64_t k0 = 0;
-    do {  // runs once for K == 0, so bias/activation still reach C
-      const int kc = static_cast<int>(std::min<std::int64_t>(bl.kc, p.K - k0));
-      const bool first = k0 == 0, last = k0 + kc >= p.K;
-
-      if (pack_a) {
-        std::int64_t ps0, ps1;  // every thread packs a share of the A block
-        split_range(m_slivers, nth, tid, &ps0, &ps1);
-        if (ps1 > ps0) {
-          const std::int64_t r0 = ps0 * mr, rows = std::min(mcur, ps1 * mr) - r0;
-          ks.pack_a(rows, kc, p.a + (m0 + r0) * p.rsa + k0 * p.csa, p.rsa, p.csa, shared_ap + r0 * kc);
-        }
-        if (barrier) barrier->wait();
+  const bool pack_a = !(p.csa == 1 && p.rsa != 0);
+  const std::int64_t kc_max = std::max<std::int64_t>(1, std::min<std::int64_t>(bl.kc, p.K));
+  T* ap = pack_a ? static_cast<T*>(thread_scratch(0, sizeof(T) * static_cast<std::size_t>(ceil_div(mcur, mr) * mr * kc_max)))
+                 : nullptr;
+  T* bp = p.b.prepacked ? nullptr
+                        : static_cast<T*>(thread_scratch(1, sizeof(T) * static_cast<std::size_t>(
+                                                                   kc_max * ceil_div(std::min(ncur, bl.nb), nr) * nr)));
+  std::int64_t k0 = 0;
+  do {  // runs once for K == 0, so bias/activation still reach C
+    const int kc = static_cast<int>(std::min<std::int64_t>(bl.kc, p.K - k0));
+    const bool first = k0 == 0, last = k0 + kc >= p.K;
+    if (pack_a) ks.pack_a(mcur, kc, p.a + m0 * p.rsa + k0 * p.csa, p.rsa, p.csa, ap);
+    for (std::int64_t nb0 = n0; nb0 < n0 + ncur; nb0 += bl.nb) {
+      const std::int64_t nbcur = std::min<std::int64_t>(bl.nb, n0 + ncur - nb0);
+      const T* b_block = bp;
+      if (p.b.prepacked) {
+        b_block = p.b.prepacked->data.data() + k0 * p.b.prepacked->n_padded + (p.b.prepacked_col0 + nb0) * kc;
+      } else if (p.b.pack) {
+        p.b.pack(p.b.ctx, kc, nbcur, k0, nb0, nr, bp);
+      } else {
+        const StridedMatrix& bm = p.b.matrix;
+        ks.pack_b(kc, nbcur, static_cast<const T*>(bm.data) + k0 * bm.rs + nb0 * bm.cs, bm.rs, bm.cs, bp);
       }
-
-      std::int64_t cs0, cs1;  // the A slivers this thread multiplies
-      split_range(m_slivers, grid.tm, ti, &cs0, &cs1);
-      if (cs1 > cs0) {
-        const std::int64_t r0 = cs0 * mr, rows = std::min(mcur, cs1 * mr) - r0;
-        for (std::int64_t n0 = n_begin; n0 < n_end; n0 += bl.nb) {
-          const std::int64_t ncur = std::min<std::int64_t>(bl.nb, n_end - n0);
-          const T* b_block = bp;
-          if (p.b.prepacked) {
-            b_block = p.b.prepacked->data.data() + k0 * p.b.prepacked->n_padded + (p.b.prepacked_col0 + n0) * kc;
-          } else if (p.b.pack) {
-            p.b.pack(p.b.ctx, kc, ncur, k0, n0, nr, bp);
-          } else {
-            const StridedMatrix& bm = p.b.matrix;
-            ks.pack_b(kc, ncur, static_cast<const T*>(bm.data) + k0 * bm.rs + n0 * bm.cs, bm.rs, bm.cs, bp);
-          }
-          const T* a_block = pack_a ? shared_ap + r0 * kc : p.a + (m0 + r0) * p.rsa + k0;
-          const T* bias = p.ep.bias ? p.ep.bias + (p.ep.bias_per_row ? m0 + r0 : n0) : nullptr;
-          ks.macro_kernel(rows, ncur, kc, a_block, pack_a ? 0 : p.rsa, b_block, p.c + (m0 + r0) * p.ldc + n0, p.ldc,
-                          !first || p.ep.accumulate, last, bias, p.ep.bias_per_row, p.ep.act);
-        }
-      }
-      if (pack_a && barrier) barrier->wait();
-      k0 += kc;
-    } while (k0 < p.K);
-  }
+      const T* a_block = pack_a ? ap : p.a + m0 * p.rsa + k0;
+      const T* bias = p.ep.bias ? p.ep.bias + (p.ep.bias_per_row ? m0 : nb0) : nullptr;
+      ks.macro_kernel(mcur, nbcur, kc, a_block, pack_a ? 0 : p.rsa, b_block, p.c + m0 * p.ldc + nb0, p.ldc,
+                      !first || p.ep.accumulate, last, bias, p.ep.bias_per_row, p.ep.act);
+    }
+    k0 += kc;
+  } while (k0 < p.K);
 }
 
 // Below this many flops a matrix product is not worth waking the pool.
@@ -159,26 +140,14 @@ constexpr double kMinFlopsPerThread = 1 << 19;
 template <class T>
 void gemm_threaded(const Problem<T>& p, const GemmKernelSet<T>& ks, const GemmBlocking& bl, int nthreads) {
   const double flops = 2.0 * p.M * p.N * std::max<std::int64_t>(p.K, 1);
-  const std::int64_t m_slivers = ceil_div(std::min<std::int64_t>(p.M, bl.mb), ks.mr);
-  const std::int64_t n_slivers = ceil_div(p.N, ks.nr);
   int nth = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
-  nth = static_cast<int>(std::min<std::int64_t>(nth, m_slivers * n_slivers));
   nth = std::max(nth, 1);
-  const Grid grid = choose_grid(nth, m_slivers, p.N, ks.mr, ks.nr, ks.lanes);
-  const std::int64_t kc_eff = std::max<std::int64_t>(1, std::min<std::int64_t>(bl.kc, p.K));
-  // Row-major A (unit column stride) is read in place.
-  const bool pack_a = !(p.csa == 1 && p.rsa != 0);
-  T* shared_ap = pack_a ? static_cast<T*>(thread_scratch(
-                              0, sizeof(T) * static_cast<std::size_t>(m_slivers * ks.mr * kc_eff)))
-                        : nullptr;
-  if (nth == 1) {
-    gemm_region(p, ks, bl, 0, 1, Grid{1, 1}, nullptr, shared_ap);
-    return;
-  }
-  // Every thread's private B block is allocated inside the region.
-  SpinBarrier barrier(nth);
-  auto task = [&](int tid, int n) { gemm_region(p, ks, bl, tid, n, grid, &barrier, shared_ap); };
-  parallel_run(nth, TaskRef(task));
+  const Tiling t = choose_tiling(nth, p.M, p.N, p.K, ks.mr, ks.nr, bl);
+  // Tiles in row-major order: consecutive claims share A's rows.
+  parallel_chunks(t.count(), nth, [&](std::int64_t i) {
+    const std::int64_t m0 = (i / t.n_tiles) * t.rows, n0 = (i % t.n_tiles) * t.cols;
+    gemm_tile(p, ks, bl, m0, std::min(t.rows, p.M - m0), n0, std::min(t.cols, p.N - n0));
+  });
 }
 
 }  // namespace
@@ -203,13 +172,7 @@ void gemm(std::int64_t batch, std::int64_t M, std::int64_t N, std::int64_t K, St
   const double flops_each = 2.0 * M * N * std::max<std::int64_t>(K, 1);
   // Many small products: one whole product per thread at a time, no barriers.
   if (batch > 1 && nthreads > 1 && flops_each < kMinFlopsPerThread * 8 * nthreads) {
-    const int nth = static_cast<int>(std::min<std::int64_t>(batch, nthreads));
-    auto task = [&](int tid, int n) {
-      std::int64_t b0, b1;
-      split_range(batch, n, tid, &b0, &b1);
-      for (std::int64_t i = b0; i < b1; ++i) gemm_threaded(problem(i), ks, bl, 1);
-    };
-    parallel_run(nth, TaskRef(task));
+    parallel_chunks(batch, nthreads, [&](std::int64_t i) { gemm_threaded(problem(i), ks, bl, 1); });
     return;
   }
   for (std::int64_t i = 0; i < batch; ++i) gemm_threaded(problem(i), ks, bl, nthreads);

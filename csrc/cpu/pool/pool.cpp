@@ -9,7 +9,7 @@
 
 #include "runtime/dispatch.h"
 #include "runtime/isa_table.h"
-#include "runtime/thread_pool.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace cpu {
@@ -21,19 +21,13 @@ const IsaTable<PoolKernels>& table() {
   return t;
 }
 
-// Runs body(p0, p1) over the planes, one contiguous range per thread; small
-// jobs stay on the calling thread.
+// Runs body(p0, p1) over the planes, in chunks of planes the threads claim;
+// small jobs stay on the calling thread. Each plane is one thread's, so the
+// backward scatter-adds have the same bits for any thread count.
 template <class Body>
 void for_planes(const PoolGeometry& g, int nthreads, Body&& body) {
-  const std::int64_t work = g.planes * std::max(g.H * g.W, g.OH * g.OW);
-  const int nth = static_cast<int>(std::clamp<std::int64_t>(work / (1 << 14), 1, std::max(1, nthreads)));
-  if (nth <= 1 || g.planes < 2) {
-    body(std::int64_t{0}, g.planes);
-    return;
-  }
-  const int parts = static_cast<int>(std::min<std::int64_t>(nth, g.planes));
-  auto task = [&](int tid, int n) { body(g.planes * tid / n, g.planes * (tid + 1) / n); };
-  parallel_run(parts, TaskRef(task));
+  const std::int64_t plane_work = std::max<std::int64_t>(1, std::max(g.H * g.W, g.OH * g.OW));
+  parallel_for(g.planes, std::max<std::int64_t>(1, (1 << 14) / plane_work), body, nthreads);
 }
 
 }  // namespace
@@ -81,7 +75,7 @@ bool max_pool2d_backward(const PoolGeometry& g, const T* gy, const std::int64_t*
 template <class T>
 void avg_pool2d_backward(const PoolGeometry& g, const T* gy, T* gx, int nthreads) {
   const std::int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-  const T scale = T(1) / static_cast<T>(g.KH * g.KW);
+  const T scale = avg_scale<T>(g);
   for_planes(g, nthreads, [&](std::int64_t p0, std::int64_t p1) {
     std::fill(gx + p0 * in_plane, gx + p1 * in_plane, T(0));
     for (std::int64_t p = p0; p < p1; ++p) {

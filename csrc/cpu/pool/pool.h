@@ -13,6 +13,14 @@ struct PoolGeometry {
   std::int64_t planes, H, W, KH, KW, SH, SW, PH, PW, OH, OW;
 };
 
+// 1 / (KH * KW), the average's divisor (padding counted), without forming
+// the int64 product (kernel sizes may be any int64). The window area is
+// exact in double below 2**53, so this rounds like T(KH * KW) did.
+template <class T>
+inline T avg_scale(const PoolGeometry& g) {
+  return T(1) / static_cast<T>(static_cast<double>(g.KH) * static_cast<double>(g.KW));
+}
+
 template <class T>
 struct PoolKernels {
   // Each call handles planes [p0, p1) of contiguous input/output planes.

@@ -17,7 +17,7 @@ namespace PFN_ISA_NS {
 
 // Output columns [ox_lo, ox_hi) have windows fully inside the input columns.
 inline void interior_columns(const PoolGeometry& g, std::int64_t* ox_lo, std::int64_t* ox_hi) {
-  *ox_lo = std::min(g.OW, (g.PW + g.SW - 1) / g.SW);
+  *ox_lo = std::min(g.OW, g.PW == 0 ? 0 : (g.PW - 1) / g.SW + 1);  // ceil(PW / SW), without overflow
   const std::int64_t last = g.W + g.PW - g.KW;  // ox*SW <= last keeps the window inside
   *ox_hi = last < 0 ? *ox_lo : std::max(*ox_lo, std::min(g.OW, last / g.SW + 1));
 }
@@ -139,7 +139,7 @@ T avg_one(const PoolGeometry& g, const T* xp, std::int64_t oy, std::int64_t ox) 
 template <class T>
 void avg_forward_generic(const PoolGeometry& g, const T* x, T* y, std::int64_t p0, std::int64_t p1) {
   constexpr int B = 8;
-  const T scale = T(1) / static_cast<T>(g.KH * g.KW);  // padding is counted (count_include_pad)
+  const T scale = avg_scale<T>(g);  // padding is counted (count_include_pad)
   std::int64_t lo, hi;
   interior_columns(g, &lo, &hi);
   for (std::int64_t p = p0; p < p1; ++p) {
