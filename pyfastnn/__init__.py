@@ -13,7 +13,7 @@ import importlib as _importlib
 import numpy as _np
 
 from . import _backend, _device, ops
-from ._backend import _core
+from ._backend import _core, get_num_threads, set_num_threads
 from ._device import (bfloat16, complex64, complex128, device, dtype, finfo, float16, float32, float64, iinfo,
                       int8, int16, int32, int64, uint8)
 from ._device import bool_ as bool  # noqa: A001  (torch.bool)
@@ -71,22 +71,6 @@ __all__ = ["ops", "nn", "optim", "metrics", "callbacks", "training", "linalg", "
 def from_dlpack(ext_tensor):
     """A Tensor sharing the memory of any object exporting __dlpack__ (torch, JAX, CuPy, numpy)."""
     return as_tensor(ext_tensor)
-
-
-def set_num_threads(n) -> None:
-    """Sets the number of threads the CPU kernels use (1 to 1024). Ops already
-    running in other threads finish with the count they started with. Raises
-    RuntimeError, keeping the old setting, if the OS refuses to start a thread."""
-    if isinstance(n, _builtins.bool) or not isinstance(n, (_builtins.int, _np.integer)):
-        raise TypeError(f"set_num_threads: argument 'n' must be an int, got {type(n).__name__}")
-    if not 1 <= n <= _core.max_threads:
-        raise ValueError(f"set_num_threads: argument 'n' must be between 1 and {_core.max_threads}, got {n}")
-    _core.set_num_threads(_builtins.int(n))
-
-
-def get_num_threads() -> _builtins.int:
-    """Threads the CPU kernels use: PYFASTNN_NUM_THREADS, else one per physical core."""
-    return _core.get_num_threads()
 
 
 def use_deterministic(mode=True) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import numbers
 import os
 import warnings
 
@@ -22,7 +23,7 @@ if os.environ.get("PYFASTNN_MALLOC_TUNING", "1") != "0":
 
 # pyfastnn.use_deterministic: CUDA backward kernels that would add with atomics
 # (max_pool2d's overlapping windows) take a fixed order instead. The CPU
-# kernels are deterministic at a fixed thread count either way.
+# kernels are deterministic whatever the thread count either way.
 deterministic = False
 
 _cuda = None          # the CUDA module, only when it loaded and sees a GPU
@@ -49,3 +50,19 @@ def require_cuda(op: str):
     if _cuda is None:
         raise RuntimeError(f"{op}: CUDA is not available: {cuda_error}")
     return _cuda
+
+
+def set_num_threads(n) -> None:
+    """Sets the number of threads the CPU kernels use (1 to 1024). Ops already
+    running in other threads finish with the count they started with. Raises
+    RuntimeError, keeping the old setting, if the OS refuses to start a thread."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads: argument 'n' must be an int, got {type(n).__name__}")
+    if not 1 <= n <= _core.max_threads:
+        raise ValueError(f"set_num_threads: argument 'n' must be between 1 and {_core.max_threads}, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads the CPU kernels use: PYFASTNN_NUM_THREADS, else one per physical core."""
+    return _core.get_num_threads()

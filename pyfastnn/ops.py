@@ -15,6 +15,12 @@ from . import _backend
 from ._backend import _core
 from ._random import generator as _generator
 from ._random import manual_seed  # re-exported: ops.manual_seed predates the Tensor layer
+from ._args import (LSTMCache, _as_array, _axis_last, _device_of, _int64, _is_cupy, _normalized_ndim,
+                       _normalized_size, _scalar)
+from .cuda_ops import attention as cuda_attention
+from .cuda_ops import conv as _cuda_conv
+from .cuda_ops import gemm as _cuda_gemm
+from .cuda_ops import nn as _cuda_nn
 
 __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "relu", "gelu", "sigmoid", "tanh", "relu_backward",
@@ -29,56 +35,6 @@ __all__ = ["matmul", "bias_activation", "conv2d", "conv2d_backward", "max_pool2d
 
 _ACTIVATIONS = (None, "relu", "gelu", "sigmoid", "tanh", "gelu_tanh", "silu")
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "sigmoid": 3, "tanh": 4, "gelu_tanh": 5, "silu": 6}  # common/activation.h
-
-
-def _is_cupy(x) -> bool:
-    return type(x).__module__.startswith("cupy")
-
-
-def _as_array(op: str, name: str, x):
-    """numpy/CuPy arrays pass through; DLPack producers are wrapped without a copy."""
-    if x is None or isinstance(x, np.ndarray) or _is_cupy(x):
-        return x
-    if hasattr(x, "__dlpack__"):
-        device = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
-        if device == 1:  # kDLCPU
-            return np.from_dlpack(x)
-        import cupy  # a GPU producer: CuPy is how pyfastnn holds device memory
-
-        return cupy.from_dlpack(x)
-    if isinstance(x, (list, tuple, int, float)):
-        raise TypeError(f"{op}: argument '{name}' must be an array (numpy, CuPy or __dlpack__), "
-                        f"got {type(x).__name__}; wrap it with numpy.asarray first")
-    raise TypeError(f"{op}: argument '{name}' must be an array (numpy, CuPy or __dlpack__), got {type(x).__name__}")
-
-
-def _device_of(op: str, **arrays) -> str:
-    """'cpu' or 'cuda' for all given arrays; mixing them is an error."""
-    devices = {name: ("cuda" if _is_cupy(a) else "cpu") for name, a in arrays.items() if a is not None}
-    kinds = set(devices.values())
-    if len(kinds) > 1:
-        desc = ", ".join(f"'{n}' on {d}" for n, d in devices.items())
-        raise ValueError(f"{op}: all arrays must be on one device, got {desc}")
-    return kinds.pop() if kinds else "cpu"
-
-
-def _scalar(op: str, name: str, value, kind=float):
-    """A Python number for a scalar argument; anything else is a TypeError naming the op and argument."""
-    if not isinstance(value, (str, bytes)):
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            pass
-    what = "an int" if kind is int else "a real number"
-    raise TypeError(f"{op}: argument '{name}' must be {what}, got {type(value).__name__} {value!r}")
-
-
-def _int64(op: str, name: str, value) -> int:
-    """A Python int for an argument the kernels hold in 64 bits."""
-    v = _scalar(op, name, value, int)
-    if not -2**63 <= v < 2**63:
-        raise ValueError(f"{op}: argument '{name}' must fit in 64 bits (|value| < 2**63), got {v}")
-    return v
 
 
 def _check_activation(op: str, activation):
@@ -102,8 +58,6 @@ def matmul(a, b, bias=None, *, activation=None, trans_a=False, trans_b=False):
         # CuPy arrays: float32 on the tiled SGEMM, float16 on the tensor cores
         # (bfloat16: pyfastnn.cuda_ops.gemm.matmul_bf16).
         _backend.require_cuda("matmul")
-        from .cuda_ops import gemm as _cuda_gemm
-
         return _cuda_gemm.matmul(a, b, bias, activation=activation, trans_a=trans_a, trans_b=trans_b)
     return _core.matmul(a, b, bias, activation, bool(trans_a), bool(trans_b))
 
@@ -192,8 +146,6 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     a = {k: _as_array("conv2d", k, v) for k, v in (("x", x), ("w", w), ("bias", bias))}
     if _device_of("conv2d", **a) == "cuda":
         _backend.require_cuda("conv2d")
-        from .cuda_ops import conv as _cuda_conv
-
         return _cuda_conv.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
     return _core.conv2d(a["x"], a["w"], a["bias"], stride, padding, dilation, groups)
 
@@ -205,8 +157,6 @@ def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *, 
     a = {k: _as_array("conv2d_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x), ("w", w))}
     if _device_of("conv2d_backward", **a) == "cuda":
         _backend.require_cuda("conv2d_backward")
-        from .cuda_ops import conv as _cuda_conv
-
         return _cuda_conv.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups,
                                           need_grad_x=bool(need_grad_x), need_grad_w=bool(need_grad_w))
     return _core.conv2d_backward(a["grad_y"], a["x"], a["w"], stride, padding, dilation, groups,
@@ -221,8 +171,6 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """
     x = _as_array("max_pool2d", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.max_pool2d(x, kernel_size, stride, padding)
     return _core.max_pool2d(x, kernel_size, stride, padding)
 
@@ -231,8 +179,6 @@ def max_pool2d_backward(grad_y, indices, x_shape):
     """Gradient of ``max_pool2d`` with respect to x (windows that overlap add up)."""
     a = {k: _as_array("max_pool2d_backward", k, v) for k, v in (("grad_y", grad_y), ("indices", indices))}
     if _device_of("max_pool2d_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.max_pool2d_backward(**a, x_shape=x_shape)
     return _core.max_pool2d_backward(a["grad_y"], a["indices"], tuple(x_shape) if isinstance(x_shape, list) else x_shape)
 
@@ -241,8 +187,6 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling like ``torch.nn.functional.avg_pool2d`` (padding counted in the divisor)."""
     x = _as_array("avg_pool2d", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.avg_pool2d(x, kernel_size, stride, padding)
     return _core.avg_pool2d(x, kernel_size, stride, padding)
 
@@ -251,145 +195,61 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0):
     """Gradient of ``avg_pool2d`` with respect to x."""
     grad_y = _as_array("avg_pool2d_backward", "grad_y", grad_y)
     if _is_cupy(grad_y):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding)
     return _core.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding)
 
 
 # ---------------------------------------------------------------- activations
-def relu(x):
-    """max(x, 0) elementwise."""
-    x = _as_array("relu", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.relu(x)
-    return _core.activation(x, "relu")
-
-
-def gelu(x):
-    """x * Phi(x) (the exact erf form, PyTorch's default)."""
-    x = _as_array("gelu", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.gelu(x)
-    return _core.activation(x, "gelu")
+def _activation(name: str, doc: str):
+    """ops.<name>(x): the elementwise activation kernel of that name, on x's device."""
+    def forward(x):
+        x = _as_array(name, "x", x)
+        if _is_cupy(x):
+            return getattr(_cuda_nn, name)(x)
+        return _core.activation(x, name)
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = doc
+    return forward
 
 
-def sigmoid(x):
-    """1 / (1 + exp(-x)) elementwise."""
-    x = _as_array("sigmoid", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
+def _activation_gradient(name: str, saved: str, doc: str):
+    """ops.<name>_backward(grad_y, x) or (grad_y, y): the gradient from the forward's input x or output y."""
+    op = f"{name}_backward"
 
-        return _cuda_nn.sigmoid(x)
-    return _core.activation(x, "sigmoid")
+    def run(grad_y, saved_value):
+        a = {"grad_y": _as_array(op, "grad_y", grad_y), saved: _as_array(op, saved, saved_value)}
+        if _device_of(op, **a) == "cuda":
+            return getattr(_cuda_nn, op)(**a)
+        return _core.activation_backward(a["grad_y"], a[saved], name)
 
+    def from_input(grad_y, x):
+        return run(grad_y, x)
 
-def tanh(x):
-    """tanh(x) elementwise."""
-    x = _as_array("tanh", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.tanh(x)
-    return _core.activation(x, "tanh")
-
-
-def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch's ``GELU(approximate='tanh')`` (GPT-2's)."""
-    x = _as_array("gelu_tanh", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.gelu_tanh(x)
-    return _core.activation(x, "gelu_tanh")
+    def from_output(grad_y, y):
+        return run(grad_y, y)
+    backward = from_input if saved == "x" else from_output
+    backward.__name__ = backward.__qualname__ = op
+    backward.__doc__ = doc
+    return backward
 
 
-def silu(x):
-    """x * sigmoid(x) elementwise (SiLU / swish)."""
-    x = _as_array("silu", "x", x)
-    if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.silu(x)
-    return _core.activation(x, "silu")
-
-
-def relu_backward(grad_y, x):
-    """grad_y * (x > 0)."""
-    a = {k: _as_array("relu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
-    if _device_of("relu_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.relu_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["x"], "relu")
-
-
-def gelu_backward(grad_y, x):
-    """grad_y * (Phi(x) + x * phi(x))."""
-    a = {k: _as_array("gelu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
-    if _device_of("gelu_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.gelu_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["x"], "gelu")
-
-
-def gelu_tanh_backward(grad_y, x):
-    """grad_y * gelu_tanh'(x), from the forward input x."""
-    a = {k: _as_array("gelu_tanh_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
-    if _device_of("gelu_tanh_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.gelu_tanh_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["x"], "gelu_tanh")
-
-
-def silu_backward(grad_y, x):
-    """grad_y * s * (1 + x * (1 - s)) with s = sigmoid(x), from the forward input x."""
-    a = {k: _as_array("silu_backward", k, v) for k, v in (("grad_y", grad_y), ("x", x))}
-    if _device_of("silu_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.silu_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["x"], "silu")
-
-
-def sigmoid_backward(grad_y, y):
-    """grad_y * y * (1 - y), from the forward output y."""
-    a = {k: _as_array("sigmoid_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
-    if _device_of("sigmoid_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.sigmoid_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["y"], "sigmoid")
-
-
-def tanh_backward(grad_y, y):
-    """grad_y * (1 - y**2), from the forward output y."""
-    a = {k: _as_array("tanh_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
-    if _device_of("tanh_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
-        return _cuda_nn.tanh_backward(**a)
-    return _core.activation_backward(a["grad_y"], a["y"], "tanh")
+relu = _activation("relu", "max(x, 0) elementwise.")
+gelu = _activation("gelu", "x * Phi(x) (the exact erf form, PyTorch's default).")
+sigmoid = _activation("sigmoid", "1 / (1 + exp(-x)) elementwise.")
+tanh = _activation("tanh", "tanh(x) elementwise.")
+gelu_tanh = _activation("gelu_tanh", "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch's "
+                                     "``GELU(approximate='tanh')`` (GPT-2's).")
+silu = _activation("silu", "x * sigmoid(x) elementwise (SiLU / swish).")
+relu_backward = _activation_gradient("relu", "x", "grad_y * (x > 0).")
+gelu_backward = _activation_gradient("gelu", "x", "grad_y * (Phi(x) + x * phi(x)).")
+gelu_tanh_backward = _activation_gradient("gelu_tanh", "x", "grad_y * gelu_tanh'(x), from the forward input x.")
+silu_backward = _activation_gradient("silu", "x", "grad_y * s * (1 + x * (1 - s)) with s = sigmoid(x), from the "
+                                                  "forward input x.")
+sigmoid_backward = _activation_gradient("sigmoid", "y", "grad_y * y * (1 - y), from the forward output y.")
+tanh_backward = _activation_gradient("tanh", "y", "grad_y * (1 - y**2), from the forward output y.")
 
 
 # ------------------------------------------------------------------- softmax
-def _axis_last(op, x, axis):
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: argument 'axis' must be an int, got {type(axis).__name__}")
-    nd = np.ndim(x)
-    if nd == 0:
-        raise ValueError(f"{op}: argument 'x' must have at least one dimension")
-    if not -nd <= axis < nd:
-        raise ValueError(f"{op}: argument 'axis' {axis} is out of range for {nd} dimensions")
-    return axis % nd
-
-
 def _along(op, fn, arrays, axis):
     """Runs fn on arrays with `axis` moved last, and moves it back."""
     ax = _axis_last(op, arrays[0], axis)
@@ -404,8 +264,6 @@ def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, computed stably (max subtracted)."""
     x = _as_array("softmax", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.softmax(x, axis)
     return _along("softmax", lambda a: _core.softmax(a, False), [x], axis)
 
@@ -414,8 +272,6 @@ def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`."""
     x = _as_array("log_softmax", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.log_softmax(x, axis)
     return _along("log_softmax", lambda a: _core.softmax(a, True), [x], axis)
 
@@ -424,8 +280,6 @@ def softmax_backward(grad_y, y, axis=-1):
     """Gradient of softmax from its output y: y * (grad_y - sum(grad_y * y))."""
     a = {k: _as_array("softmax_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
     if _device_of("softmax_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.softmax_backward(**a, axis=axis)
     return _along("softmax_backward", lambda g, o: _core.softmax_backward(g, o, False), [a["grad_y"], a["y"]], axis)
 
@@ -434,28 +288,12 @@ def log_softmax_backward(grad_y, y, axis=-1):
     """Gradient of log_softmax from its output y: grad_y - exp(y) * sum(grad_y)."""
     a = {k: _as_array("log_softmax_backward", k, v) for k, v in (("grad_y", grad_y), ("y", y))}
     if _device_of("log_softmax_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.log_softmax_backward(**a, axis=axis)
     return _along("log_softmax_backward", lambda g, o: _core.softmax_backward(g, o, True),
                   [a["grad_y"], a["y"]], axis)
 
 
 # ---------------------------------------------------------------- layer norm
-def _normalized_size(op, x, normalized_shape):
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-    if any(not isinstance(d, (int, np.integer)) or isinstance(d, bool) for d in shape):
-        raise TypeError(f"{op}: argument 'normalized_shape' must be an int or a tuple of ints, got {normalized_shape!r}")
-    if len(shape) == 0 or len(shape) > np.ndim(x) or tuple(np.shape(x)[-len(shape):]) != shape:
-        raise ValueError(f"{op}: argument 'normalized_shape' {shape} must match the trailing dimensions of 'x' "
-                         f"{tuple(np.shape(x))}")
-    return int(np.prod(shape))
-
-
-def _normalized_ndim(normalized_shape):
-    return 1 if isinstance(normalized_shape, (int, np.integer)) else len(tuple(normalized_shape))
-
-
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalization over the trailing `normalized_shape` dimensions.
 
@@ -464,8 +302,6 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     a = {k: _as_array("layer_norm", k, v) for k, v in (("x", x), ("weight", weight), ("bias", bias))}
     if _device_of("layer_norm", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.layer_norm(a["x"], normalized_shape, a["weight"], a["bias"], eps)
     n = _normalized_size("layer_norm", a["x"], normalized_shape)
     y, mean, rstd = _core.layer_norm(a["x"], n, a["weight"], a["bias"], _scalar("layer_norm", "eps", eps))
@@ -481,8 +317,6 @@ def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None):
     a = {k: _as_array("layer_norm_backward", k, v)
          for k, v in (("grad_y", grad_y), ("x", x), ("mean", mean), ("rstd", rstd), ("weight", weight))}
     if _device_of("layer_norm_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], normalized_shape, a["weight"])
     n = _normalized_size("layer_norm_backward", a["x"], normalized_shape)
     gx, gw, gb = _core.layer_norm_backward(a["grad_y"], a["x"], a["mean"], a["rstd"], a["weight"], n, True)
@@ -497,8 +331,6 @@ def cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0):
     label smoothing. logits (N, C) float; target (N,) integer. Returns a float."""
     a = {k: _as_array("cross_entropy", k, v) for k, v in (("logits", logits), ("target", target))}
     if _device_of("cross_entropy", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.cross_entropy(**a, ignore_index=ignore_index, label_smoothing=label_smoothing)
     return _core.cross_entropy(a["logits"], a["target"], _int64("cross_entropy", "ignore_index", ignore_index),
                                _scalar("cross_entropy", "label_smoothing", label_smoothing))
@@ -508,8 +340,6 @@ def cross_entropy_backward(logits, target, grad=1.0, *, ignore_index=-100, label
     """Gradient of cross_entropy with respect to the logits, times `grad`."""
     a = {k: _as_array("cross_entropy_backward", k, v) for k, v in (("logits", logits), ("target", target))}
     if _device_of("cross_entropy_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.cross_entropy_backward(**a, grad=grad, ignore_index=ignore_index,
                                                label_smoothing=label_smoothing)
     op = "cross_entropy_backward"
@@ -530,8 +360,6 @@ def dropout(x, p=0.5, training=True, seed=None):
     """
     x = _as_array("dropout", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.dropout(x, p, training, seed)
     p = _scalar("dropout", "p", p)
     if not 0.0 <= p <= 1.0:   # checked in eval mode too, as torch does
@@ -547,25 +375,11 @@ def dropout_backward(grad_y, mask, p=0.5):
     """grad_y * mask / (1 - p)."""
     a = {k: _as_array("dropout_backward", k, v) for k, v in (("grad_y", grad_y), ("mask", mask))}
     if _device_of("dropout_backward", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.dropout_backward(**a, p=p)
     return _core.dropout_backward(a["grad_y"], a["mask"], _scalar("dropout_backward", "p", p))
 
 
 # ---------------------------------------------------------------------- LSTM
-class LSTMCache(NamedTuple):
-    """What lstm_backward needs from the forward pass."""
-    x: np.ndarray          # (T, B, I)
-    hs: np.ndarray         # (T+1, B, H): h0, h_1 .. h_T
-    cs: np.ndarray         # (T+1, B, H): c0, c_1 .. c_T
-    gates: np.ndarray      # (T, B, 4H): activated gates i, f, g, o
-    w_ih: np.ndarray
-    w_hh: np.ndarray
-    has_b_ih: bool
-    has_b_hh: bool
-
-
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM layer over a sequence, PyTorch's gates (i, f, g, o) and layout.
 
@@ -575,8 +389,6 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     a = {k: _as_array("lstm", k, v)
          for k, v in (("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh))}
     if _device_of("lstm", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.lstm(**a)
     hs, cs, gates = _core.lstm(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
     cache = LSTMCache(np.ascontiguousarray(a["x"]), hs, cs, gates, a["w_ih"], a["w_hh"],
@@ -594,8 +406,6 @@ def lstm_backward(grad_y, grad_hT, grad_cT, cache: LSTMCache):
     a = {k: _as_array("lstm_backward", k, v)
          for k, v in (("grad_y", grad_y), ("grad_hT", grad_hT), ("grad_cT", grad_cT))}
     if _device_of("lstm_backward", cache=cache.x, **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.lstm_backward(**a, cache=cache)
     gx, gh0, gc0, gw_ih, gw_hh, gb = _core.lstm_backward(a["grad_y"], a["grad_hT"], a["grad_cT"], cache.x,
                                                          cache.hs, cache.cs, cache.gates, cache.w_ih, cache.w_hh)
@@ -607,8 +417,6 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step: x (B, I), h, c (B, H) -> (h_new, c_new)."""
     x = _as_array("lstm_cell", "x", x)
     if _is_cupy(x):
-        from .cuda_ops import nn as _cuda_nn
-
         a = {k: _as_array("lstm_cell", k, v)
              for k, v in (("h", h), ("c", c), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh))}
         _device_of("lstm_cell", x=x, **a)
@@ -643,8 +451,6 @@ def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0,
     """
     a = {k: _as_array("sgd_step", k, v) for k, v in (("param", param), ("grad", grad), ("momentum_buf", momentum_buf))}
     if _device_of("sgd_step", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.sgd_step(**a, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                  weight_decay=weight_decay, first_step=first_step)
     _core.sgd_step(a["param"], a["grad"], a["momentum_buf"], lr=lr, momentum=momentum, dampening=dampening,
@@ -664,8 +470,6 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, bet
          for k, v in (("param", param), ("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
                       ("max_exp_avg_sq", max_exp_avg_sq))}
     if _device_of("adam_step", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.adam_step(**a, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                   weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                                   amsgrad=amsgrad)
@@ -687,8 +491,6 @@ def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weig
          for k, v in (("param", param), ("grad", grad), ("square_avg", square_avg), ("momentum_buf", momentum_buf),
                       ("grad_avg", grad_avg))}
     if _device_of("rmsprop_step", **a) == "cuda":
-        from .cuda_ops import nn as _cuda_nn
-
         return _cuda_nn.rmsprop_step(**a, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                      momentum=momentum, centered=centered)
     _core.rmsprop_step(a["param"], a["grad"], a["square_avg"], lr=lr, alpha=alpha, eps=eps,
@@ -731,8 +533,6 @@ def attention(q, k, v, *, causal=False, mask=None, scale=None):
     arrays = {n: _as_array("attention", n, x) for n, x in (("q", q), ("k", k), ("v", v), ("mask", mask))}
     if _device_of("attention", **arrays) == "cuda":
         _backend.require_cuda("attention")
-        from .cuda_ops import attention as cuda_attention
-
         return cuda_attention.attention(arrays["q"], arrays["k"], arrays["v"], causal=bool(causal),
                                         mask=arrays["mask"], scale=scale)
     q, k, v, mask, scale = _attention_args("attention", arrays["q"], arrays["k"], arrays["v"], arrays["mask"], scale)
@@ -747,8 +547,6 @@ def attention_backward(grad_out, q, k, v, out, lse, *, causal=False, mask=None, 
                                                   ("out", out), ("lse", lse), ("mask", mask))}
     if _device_of(op, **arrays) == "cuda":
         _backend.require_cuda(op)
-        from .cuda_ops import attention as cuda_attention
-
         return cuda_attention.attention_backward(arrays["grad_out"], arrays["q"], arrays["k"], arrays["v"],
                                                  arrays["out"], arrays["lse"], causal=bool(causal),
                                                  mask=arrays["mask"], scale=scale)

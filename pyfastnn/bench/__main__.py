@@ -9,6 +9,8 @@ import sys
 
 import pyfastnn
 
+from .._backend import _core
+from .cuda import main as cuda_main
 from .cases import ALL
 from .runner import measure_peak_gflops, run_cases
 
@@ -101,8 +103,6 @@ def main(argv=None):
 
         if importlib.util.find_spec("cupy") is None:  # not imported here: cuda.main sets TF32 switches first
             p.error("--device cuda: needs CuPy (pip install 'pyfastnn[cuda]')")
-        from .cuda import main as cuda_main
-
         return cuda_main(args, default_ops=",".join(ALL))
     wanted = [o.strip() for o in args.ops.split(",") if o.strip()]
     unknown = [o for o in wanted if o not in ALL]
@@ -136,8 +136,6 @@ def main(argv=None):
           f"numpy {meta['numpy']} | torch {meta['torch'] or 'not installed'}")
     print(f"measured fp32 peak (FMA loop, {threads} threads): {peak:.1f} GFLOP/s")
     if {"pool", "optim", "newops"} & set(wanted):  # memory-bound cases: their GB/s is read against this
-        from .._backend import _core
-
         meta["memcpy_gbps"] = {f"{mb}MB": _core.measure_copy_gbps(mb << 20, threads) for mb in (8, 256)}
         print("measured memcpy bandwidth (read + write, %d threads): %s" % (
             threads, ", ".join(f"{v:.1f} GB/s at {k}" for k, v in meta["memcpy_gbps"].items())))

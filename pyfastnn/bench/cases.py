@@ -6,6 +6,8 @@ import os
 import numpy as np
 
 from .. import get_num_threads, ops
+from .. import keras as pk
+from .. import nn, optim, tensor
 from .runner import Case
 
 GEMM_SHAPES = [  # (M, N, K): square sizes, then the skinny shapes of small nets
@@ -255,7 +257,6 @@ def _tutorial_cnn(nn):
 def train_cases(torch=None, dtype=np.float32):
     """End to end: one training step (forward, cross entropy, backward, Adam) of
     the tutorial CNN at batch 64 on 28x28 inputs, against PyTorch eager."""
-    from .. import nn, optim, tensor
     rng = np.random.default_rng(0)
     n = 64
     x = rng.standard_normal((n, 1, 28, 28)).astype(dtype)
@@ -310,7 +311,6 @@ def keras_cases(torch=None, dtype=np.float32):
     batch 64: pyfastnn.keras against Keras 3 (whatever backend it loads; KERAS_BACKEND
     picks) and a hand-written PyTorch loop."""
     import os
-    from .. import keras as pk
     rng = np.random.default_rng(0)
     n = 1792
     x = rng.random((n, 28, 28, 1)).astype(dtype)
@@ -382,8 +382,6 @@ def keras_tutorial_cases(torch=None, dtype=np.float32):
     pyfastnn's fit is printed after the run."""
     import tempfile
     import warnings
-    from .. import keras as pk
-
     conv_flops = [(3, 32, 148), (32, 64, 72), (64, 128, 34), (128, 128, 15)]
     fwd = 32 * (sum(2.0 * 9 * ci * co * s * s for ci, co, s in conv_flops) + 2.0 * 6272 * 512 + 2.0 * 512)
     root = _jpeg_folder(tempfile.mkdtemp(prefix="pyfastnn-bench-jpeg-"), per_class=320)   # 20 batches of 32

@@ -33,6 +33,10 @@ import sys
 import time
 import traceback
 
+import pyfastnn
+
+from . import __path__ as bench_path
+
 # Dense peak rates from NVIDIA's datasheets (boost clocks; sparsity figures
 # halved), TFLOP/s, and memory bandwidth in GB/s. "fp32" is the CUDA-core
 # rate (FFMA), what an fp32 SGEMM or fp32 elementwise kernel can reach.
@@ -64,8 +68,6 @@ def peak_key(device_name: str):
 
 def family_modules():
     """(family, module) for every pyfastnn.bench.cuda_<family> module, in name order."""
-    from . import __path__ as bench_path
-
     found = []
     for info in sorted(pkgutil.iter_modules(bench_path), key=lambda i: i.name):
         if info.name.startswith("cuda_"):
@@ -192,8 +194,6 @@ def main(args, default_ops=None) -> int:
             print(f"note: {var}={os.environ[var]} overridden to 0 for fp32 comparisons without TF32")
         os.environ[var] = "0"
     import cupy
-
-    import pyfastnn
 
     torch = None
     if not args.no_torch:

@@ -9,6 +9,9 @@ the torch side gets bf16 tensors with the same values.
 """
 from __future__ import annotations
 
+from .. import ops
+from ..cuda_ops import attention as cuda_attention
+
 SHAPES = [(4, 16, 4096, 4096, 64)]  # (B, H, Nq, Nk, D): the issue's target shape
 EXTRA_FORWARD = [(2, 16, 4096, 4096, 128, "bf16")]  # the other tensor-core head size, for information
 
@@ -19,24 +22,17 @@ def _forward_flops(B, H, Nq, Nk, D, causal):
 
 
 def _inputs(cupy, shape, dtype, seed):
-    from ..cuda_ops import attention as cuda_attention
-
     x = cupy.random.default_rng(seed).standard_normal(shape, dtype=cupy.float32)
     return cuda_attention.to_bf16_bits(x) if dtype == "bf16" else x
 
 
 def _torch_tensor(torch, cupy_array, dtype):
-    from ..cuda_ops import attention as cuda_attention
-
     if dtype == "bf16":  # a copy with the same values (bit patterns are exact bf16)
         return torch.from_dlpack(cuda_attention.from_bf16_bits(cupy_array)).to(torch.bfloat16)
     return torch.from_dlpack(cupy_array)  # zero-copy
 
 
 def _pyfastnn_calls(dtype):
-    from .. import ops
-    from ..cuda_ops import attention as cuda_attention
-
     if dtype == "bf16":
         return cuda_attention.attention_bf16, cuda_attention.attention_backward_bf16
     return ops.attention, ops.attention_backward

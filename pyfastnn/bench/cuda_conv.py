@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import os
 
+from .. import ops
+from ..cuda_ops import conv
+
 # (N, C, H, W, K, kernel, padding)
 SHAPES = [
     (64, 1, 28, 28, 32, 3, 0),
@@ -35,9 +38,6 @@ def _label(n, c, h, w, k, r, pad):
 
 def cases(torch=None):
     import cupy as cp
-
-    from .. import ops
-    from ..cuda_ops import conv
 
     if torch is not None:
         torch.backends.cudnn.allow_tf32 = False

@@ -8,6 +8,9 @@ installed (CuPy has no bfloat16).
 """
 from __future__ import annotations
 
+from .. import ops
+from ..cuda_ops import gemm
+
 FP32_SHAPES = [(4096, 4096, 4096), (1024, 1024, 1024), (2048, 2048, 512)]  # (M, N, K)
 HALF_SIZE = 4096
 
@@ -18,9 +21,6 @@ def _label(m, n, k, layout=""):
 
 def cases(torch=None):
     import cupy as cp
-
-    from .. import ops
-    from ..cuda_ops import gemm
 
     rs = cp.random.RandomState(0)
     out = []

@@ -9,13 +9,13 @@ the device's bandwidth. Peers are PyTorch's CUDA kernels on the same memory
 """
 from __future__ import annotations
 
+from .. import ops
+
 F32 = 4
 
 
 def cases(torch=None):
     import cupy as cp
-
-    from .. import ops
 
     rs = cp.random.RandomState(0)
     out = []

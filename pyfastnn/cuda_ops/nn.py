@@ -25,8 +25,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend
+from .._args import LSTMCache, _axis_last, _normalized_ndim, _normalized_size, _scalar
+from .._random import generator
 from . import cupy, module, stream_ptr
 from . import device_array as _device_array, int_pair as _int_pair
+from . import gemm
 
 __all__ = ["relu", "gelu", "sigmoid", "tanh", "relu_backward", "gelu_backward", "sigmoid_backward", "tanh_backward",
            "gelu_tanh", "silu", "gelu_tanh_backward", "silu_backward",
@@ -71,12 +74,6 @@ def _like(op, name_a, a, name_b, b):
 def _shape_of(op, name, a, want):
     if tuple(a.shape) != tuple(want):
         raise ValueError(f"{op}: argument '{name}' must have shape {tuple(want)}, got {tuple(a.shape)}")
-
-
-def _scalar(op, name, value, kind=float):
-    from ..ops import _scalar as scalar
-
-    return scalar(op, name, value, kind)
 
 
 def _num(x):
@@ -211,8 +208,6 @@ def dropout(x, p=0.5, training=True, seed=None):
         return x, cp.ones(x.shape, cp.uint8)
     _float_input(op, "x", x, half=True)
     if seed is None:
-        from .._random import generator
-
         seed = int(generator().integers(0, 2**63))
     seed = _scalar(op, "seed", seed, int) & (2**64 - 1)
     x = cp.ascontiguousarray(x)
@@ -259,8 +254,6 @@ def _last_axis_rows(x):
 
 
 def _softmax(op, x, axis, log, impl):
-    from ..ops import _axis_last
-
     cuda = module(op)
     _device_array(op, "x", x)
     ax = _axis_last(op, x, axis)
@@ -276,8 +269,6 @@ def _softmax(op, x, axis, log, impl):
 
 
 def _softmax_backward(op, grad_y, y, axis, log, impl):
-    from ..ops import _axis_last
-
     cuda = module(op)
     _device_array(op, "grad_y", grad_y)
     ax = _axis_last(op, grad_y, axis)
@@ -339,8 +330,6 @@ def _param_vector(op, name, v, x, n):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, _impl=0):
     """``ops.layer_norm`` on the GPU: ``(y, mean, rstd)``, float32."""
-    from ..ops import _normalized_ndim, _normalized_size
-
     op = "layer_norm"
     cuda = module(op)
     _device_array(op, "x", x)
@@ -367,8 +356,6 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, _impl=0
 def layer_norm_backward(grad_y, x, mean, rstd, normalized_shape, weight=None, *, _impl=0):
     """``ops.layer_norm_backward`` on the GPU: ``(grad_x, grad_weight, grad_bias)``.
     The parameter gradients are column sums in a fixed order (deterministic)."""
-    from ..ops import _normalized_ndim, _normalized_size
-
     op = "layer_norm_backward"
     cuda = module(op)
     _device_array(op, "x", x)
@@ -752,8 +739,6 @@ def _mm(a, b, bias=None, trans_a=False, trans_b=False):
         if bias is not None and out.size:
             out += bias
         return out
-    from . import gemm  # imported here: the GEMM module loads its own kernels
-
     return cp.ascontiguousarray(gemm.matmul(a, b, bias=bias, trans_a=trans_a, trans_b=trans_b))
 
 
@@ -828,8 +813,6 @@ def _lstm_forward(op, x, h0, c0, w_ih, w_hh, b_ih, b_hh, h_name, c_name):
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """``ops.lstm`` on the GPU: ``(y, h_T, c_T, cache)`` with an ``ops.LSTMCache`` of CuPy arrays."""
-    from ..ops import LSTMCache
-
     op = "lstm"
     _device_array(op, "x", x)
     hs, cs, gates, xc, w_ih_c, w_hh_c = _lstm_forward(op, x, h0, c0, w_ih, w_hh, b_ih, b_hh, "h0", "c0")

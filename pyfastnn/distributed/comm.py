@@ -8,6 +8,8 @@ import traceback
 
 import numpy as np
 
+from .._backend import _core, set_num_threads
+
 __all__ = ["init", "is_initialized", "rank", "world_size", "local_size", "barrier", "all_reduce", "broadcast",
            "all_gather_object", "backend", "shutdown"]
 
@@ -54,7 +56,6 @@ def _abort_on_uncaught(exc_type, exc, tb):
 def _threads_per_rank():
     """Usable cores / ranks on this host, unless the launcher already gave each
     rank its own cores (disjoint affinity masks), so ranks never oversubscribe."""
-    from .. import _core
     own = _core.cpu_info().get("physical_cores") or os.cpu_count() or 1   # of this process's affinity mask
     try:
         mask = sorted(os.sched_getaffinity(0))
@@ -105,7 +106,6 @@ def init(backend=None):
         _state.nccl = nccl.NcclCommunicator(_state.size, uid, _state.rank)
     _state.backend = backend
     if "PYFASTNN_NUM_THREADS" not in os.environ:
-        from .. import set_num_threads
         set_num_threads(_threads_per_rank())
     sys.excepthook = _abort_on_uncaught
     return _state.rank, _state.size

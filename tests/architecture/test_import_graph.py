@@ -1,5 +1,6 @@
 """The Python layer's imports run one way (ARCHITECTURE.md): no circle among pyfastnn's modules, counting
-imports inside functions too, and autograd knows no Tensor."""
+imports inside functions too; no pyfastnn import hidden in a function (the usual way to dodge a circle); and
+autograd knows no Tensor."""
 from __future__ import annotations
 
 import ast
@@ -86,6 +87,24 @@ def find_cycle(graph):
 def test_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+def function_level_imports():
+    """'path:line statement' for each import of a pyfastnn module below a module's top level."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = _module_name(path)
+        tree = ast.parse(path.read_text())
+        top_level = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top_level:
+                if _resolve(module, node, path.name == "__init__.py"):
+                    found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_no_pyfastnn_import_inside_a_function():
+    assert function_level_imports() == []
 
 
 def test_autograd_knows_no_tensor():
