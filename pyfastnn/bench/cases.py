@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from .model_cases import model_cases
 from .runner import Case
 
 GEMM_SHAPES = [  # (M, N, K): square sizes, then the skinny shapes of small nets
@@ -452,4 +453,5 @@ def newops_cases(torch=None, dtype=np.float32):
 
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
        "attention": attention_cases, "train": train_cases,
-       "keras": keras_cases, "newops": newops_cases}
+       "keras": keras_cases, "newops": newops_cases, "models": model_cases}
+QUICK = {"models"}   # the ops whose cases have a tiny variant (--quick)
