@@ -54,7 +54,8 @@ class BasicBlock(nn.Module):
         identity = shortcut(self.downsample, x)
         out = self.relu(conv_bn(self.conv1, self.bn1, x))
         out = conv_bn(self.conv2, self.bn2, out)
-        return self.relu(out + identity)
+        out += identity                         # in place, as torchvision: no new activation-sized buffer
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -81,7 +82,8 @@ class Bottleneck(nn.Module):
         out = self.relu(conv_bn(self.conv1, self.bn1, x))
         out = self.relu(conv_bn(self.conv2, self.bn2, out))
         out = conv_bn(self.conv3, self.bn3, out)
-        return self.relu(out + identity)
+        out += identity                         # in place, as torchvision: no new activation-sized buffer
+        return self.relu(out)
 
 
 class ResNet(nn.Module):
