@@ -152,6 +152,11 @@ def main(argv=None):
         meta["memcpy_gbps"] = {f"{mb}MB": _core.measure_copy_gbps(mb << 20, threads) for mb in (8, 256)}
         print("measured memcpy bandwidth (read + write, %d threads): %s" % (
             threads, ", ".join(f"{v:.1f} GB/s at {k}" for k, v in meta["memcpy_gbps"].items())))
+    if "models" in wanted:   # a decode step streams its weights once: its GB/s is read against this
+        from .._backend import _core
+
+        meta["read_gbps"] = _core.measure_read_gbps(512 << 20, threads)
+        print(f"measured memory read bandwidth ({threads} threads, 512 MB): {meta['read_gbps']:.1f} GB/s")
     print("median time per call; 'x numpy' / 'x torch' / 'x keras' = peer time / pyfastnn time (>1: pyfastnn faster)\n")
     cases = [c for op in wanted for c in (ALL[op](torch=torch, quick=True) if args.quick and op in QUICK
                                           else ALL[op](torch=torch))]
@@ -159,6 +164,9 @@ def main(argv=None):
     _KERAS_COLUMNS, _MODEL_COLUMNS = "keras" in wanted, "models" in wanted
     print_table([], file=sys.stdout, keras=_KERAS_COLUMNS, models=_MODEL_COLUMNS)
     rows = run_cases(cases, peak, budget_s=args.budget, progress=print_table_row)
+    for r in rows:
+        if meta.get("read_gbps") and r.get("gbps") and r.get("pyfastnn_ms_per_token"):
+            r["pct_read_bw"] = 100.0 * r["gbps"] / meta["read_gbps"]
     if limiter is not None:
         limiter.restore_original_limits()
     if args.json:
