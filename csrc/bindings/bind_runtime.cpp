@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -50,6 +51,38 @@ double measure_copy_gbps(std::size_t bytes, int nthreads, int repeats) {
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(2.0 * static_cast<double>(bytes) / sec * 1e-9);
   }
+  std::sort(rates.begin(), rates.end());
+  return rates.empty() ? 0.0 : rates[rates.size() / 2];
+}
+
+// Reads `bytes` with n threads (each its own slice) `repeats` times, summing
+// 64-bit words with eight independent accumulators (enough loads in flight
+// on any core); returns GB/s of bytes read, the median repeat. A memory-bound
+// kernel that streams its operand once (a decode step's GEMV) is read against
+// this figure.
+double measure_read_gbps(std::size_t bytes, int nthreads, int repeats) {
+  const std::size_t words = bytes / sizeof(std::uint64_t);
+  std::vector<std::uint64_t> src(words, 1);
+  std::vector<std::uint64_t> sink(static_cast<std::size_t>(std::max(nthreads, 1)), 0);
+  py::gil_scoped_release release;
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    auto task = [&](int tid, int n) {
+      const std::size_t w0 = words * tid / n, w1 = words * (tid + 1) / n;
+      std::uint64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      std::size_t i = w0;
+      for (; i + 8 <= w1; i += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += src[i + u];
+      for (; i < w1; ++i) acc[0] += src[i];
+      sink[static_cast<std::size_t>(tid)] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_run(nthreads, TaskRef(task));
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(static_cast<double>(words * sizeof(std::uint64_t)) / sec * 1e-9);
+  }
+  volatile std::uint64_t keep = sink[0];  // the sums are used, so the loads stay
+  (void)keep;
   std::sort(rates.begin(), rates.end());
   return rates.empty() ? 0.0 : rates[rates.size() / 2];
 }
@@ -104,6 +137,8 @@ void bind_runtime(py::module_& m) {
   });
   m.def("measure_peak_gflops", &measure_peak_gflops, py::call_guard<OpScope>(), py::arg("nthreads"), py::arg("iters") = 20000000,
         "fp32 GFLOP/s of a register-only FMA loop on nthreads threads at the active ISA level");
+  m.def("measure_read_gbps", &measure_read_gbps, py::call_guard<OpScope>(), py::arg("bytes"), py::arg("nthreads"), py::arg("repeats") = 9,
+        "Memory read bandwidth in GB/s: n threads summing their slices of `bytes` (median of repeats)");
   m.def("measure_copy_gbps", &measure_copy_gbps, py::call_guard<OpScope>(), py::arg("bytes"), py::arg("nthreads"), py::arg("repeats") = 31,
         "memcpy bandwidth on nthreads threads (bytes read + written per second, median of repeats)");
 }

@@ -1,6 +1,9 @@
 // attention / attention_backward: q (B, H, Nq, D), k and v (B, H, Nk, D),
 // an optional boolean (True = keep) or additive mask broadcast to
-// (B, H, Nq, Nk) by the Python layer; returns (out, lse).
+// (B, H, Nq, Nk) by the Python layer; returns (out, lse). The forward reads
+// views whose rows are contiguous in place (a decode step's keys and values
+// are the filled part of a preallocated cache: copying them would move the
+// whole cache of every layer at every token); the backward takes copies.
 #include "ops/attention.h"
 
 #include "common/checks.h"
@@ -15,11 +18,26 @@ struct Checked {
   cpu::AttentionShape s;
   DType dt;
   py::array q, k, v, mask;
+  cpu::RowLayout q_at, k_at, v_at;
   cpu::AttentionMask m;
 };
 
+// a itself when its rows are contiguous (its layout filled in), else a
+// contiguous copy; with rows_in_place false, always contiguous.
+py::array rows_readable(const py::array& a, bool rows_in_place, cpu::RowLayout* at) {
+  std::vector<std::ptrdiff_t> st;
+  py::array out = with_element_strides(a, &st);
+  if (!rows_in_place || (st[3] != 1 && a.shape(3) > 1)) {
+    out = c_contiguous(a);
+    *at = cpu::RowLayout::contiguous(a.shape(1), a.shape(2), a.shape(3));
+    return out;
+  }
+  *at = cpu::RowLayout{st[0], st[1], st[2]};
+  return out;
+}
+
 Checked check(const std::string& op, const py::object& q_obj, const py::object& k_obj, const py::object& v_obj,
-              bool causal, const py::object& mask_obj, double scale) {
+              bool causal, const py::object& mask_obj, double scale, bool rows_in_place) {
   Checked c;
   c.q = require_array(op, "q", q_obj);
   c.k = require_array(op, "k", k_obj);
@@ -41,9 +59,9 @@ Checked check(const std::string& op, const py::object& q_obj, const py::object& 
   if (!(scale > 0) || !std::isfinite(scale))
     raise_value_error(op, "argument 'scale' must be a positive number, got " + std::to_string(scale));
   c.s = cpu::AttentionShape{B, H, Nq, Nk, D, scale, causal};
-  c.q = c_contiguous(c.q);
-  c.k = c_contiguous(c.k);
-  c.v = c_contiguous(c.v);
+  c.q = rows_readable(c.q, rows_in_place, &c.q_at);
+  c.k = rows_readable(c.k, rows_in_place, &c.k_at);
+  c.v = rows_readable(c.v, rows_in_place, &c.v_at);
   if (!mask_obj.is_none()) {
     c.mask = require_array(op, "mask", mask_obj);
     const bool is_bool = c.mask.dtype().kind() == 'b';
@@ -67,14 +85,14 @@ py::array new_like(const py::array& ref, std::vector<py::ssize_t> shape) { retur
 
 py::tuple attention(const py::object& q, const py::object& k, const py::object& v, bool causal, const py::object& mask,
                     double scale) {
-  const Checked c = check("attention", q, k, v, causal, mask, scale);
+  const Checked c = check("attention", q, k, v, causal, mask, scale, true);
   const auto& s = c.s;
   py::array out = new_like(c.q, {s.B, s.H, s.Nq, s.D}), lse = new_like(c.q, {s.B, s.H, s.Nq});
   auto run = [&](auto zero) {
     using T = decltype(zero);
-    cpu::attention_forward<T>(s, static_cast<const T*>(c.q.data()), static_cast<const T*>(c.k.data()),
-                              static_cast<const T*>(c.v.data()), c.m, static_cast<T*>(out.mutable_data()),
-                              static_cast<T*>(lse.mutable_data()));
+    cpu::attention_forward<T>(s, static_cast<const T*>(c.q.data()), c.q_at, static_cast<const T*>(c.k.data()),
+                              c.k_at, static_cast<const T*>(c.v.data()), c.v_at, c.m,
+                              static_cast<T*>(out.mutable_data()), static_cast<T*>(lse.mutable_data()));
   };
   {
     py::gil_scoped_release release;
@@ -87,7 +105,7 @@ py::tuple attention_backward(const py::object& grad_out, const py::object& q, co
                              const py::object& v, const py::object& out_obj, const py::object& lse_obj, bool causal,
                              const py::object& mask, double scale) {
   const std::string op = "attention_backward";
-  const Checked c = check(op, q, k, v, causal, mask, scale);
+  const Checked c = check(op, q, k, v, causal, mask, scale, false);
   const auto& s = c.s;
   py::array g = require_array(op, "grad_out", grad_out), out = require_array(op, "out", out_obj);
   py::array lse = require_array(op, "lse", lse_obj);

@@ -1,10 +1,14 @@
 // matmul: a (M,K) or (B,M,K) times b (K,N) or (B,K,N) (either given
 // transposed), plus bias (N,), through a fused activation. Checks every
-// argument, then hands strided views straight to the GEMM (no copies).
+// argument, then hands strided views straight to the GEMM (no copies) — or,
+// for one to four rows against a B whose columns are contiguous (x · Wᵀ with
+// a Linear weight, as in a decode step), to the GEMV, which streams B once
+// instead of packing it.
 #include "ops/matmul.h"
 
 #include "common/checks.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/gemm/gemv.h"
 
 namespace pyfastnn {
 namespace ops {
@@ -36,9 +40,22 @@ MatView view_of(const py::array& arr, const std::vector<std::ptrdiff_t>& st, boo
   return v;
 }
 
+// The GEMV's shape: not batched, at most kGemvMaxRows rows of A with
+// contiguous rows, and B (K x N) with contiguous columns (a row-major W (N, K)
+// passed with trans_b), each W row long enough to stream.
+bool gemv_shaped(const MatView& a, const MatView& b, std::int64_t batch) {
+  return batch == 1 && a.rows >= 1 && a.rows <= cpu::kGemvMaxRows && a.cs == 1 &&
+         b.rs == 1 && b.cols >= 16 && a.cols >= 16;
+}
+
 template <class T>
 void run(const MatView& a, const MatView& b, std::int64_t batch, T* out, const T* bias, Activation act) {
   py::gil_scoped_release release;
+  if (gemv_shaped(a, b, batch)) {
+    cpu::gemv<T>(a.rows, b.cols, a.cols, static_cast<const T*>(a.data), a.rs, static_cast<const T*>(b.data), b.cs,
+                 out, b.cols, bias, act);
+    return;
+  }
   cpu::gemm<T>(batch, a.rows, b.cols, a.cols, cpu::StridedMatrix{a.data, a.rs, a.cs},
                a.batch == 1 ? 0 : a.batch_stride, cpu::StridedMatrix{b.data, b.rs, b.cs},
                b.batch == 1 ? 0 : b.batch_stride, out, bias, act);

@@ -8,6 +8,7 @@ import numpy as np
 from .. import get_num_threads, ops
 from .. import keras as pk
 from .. import nn, optim, tensor
+from .model_cases import model_cases
 from .runner import Case
 
 GEMM_SHAPES = [  # (M, N, K): square sizes, then the skinny shapes of small nets
@@ -538,4 +539,5 @@ def newops_cases(torch=None, dtype=np.float32):
 
 ALL = {"matmul": gemm_cases, "conv": conv_cases, "pool": pool_cases, "lstm": lstm_cases, "optim": optim_cases,
        "attention": attention_cases, "train": train_cases,
-       "keras": keras_cases, "keras_tutorial": keras_tutorial_cases, "newops": newops_cases}
+       "keras": keras_cases, "keras_tutorial": keras_tutorial_cases, "newops": newops_cases, "models": model_cases}
+QUICK = {"models"}   # the ops whose cases have a tiny variant (--quick)

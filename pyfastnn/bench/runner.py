@@ -16,6 +16,11 @@ class Case:
     flops: float = 0.0          # floating-point operations per call (0: memory-bound case)
     bytes: float = 0.0          # bytes moved per call, for GB/s
     impls: Dict[str, Callable[[], object]] = field(default_factory=dict)
+    rounds: int = 5             # alternating rounds per implementation
+    min_calls: int = 3          # calls per round at least (whole-model steps take seconds: fewer)
+    items: int = 1              # units of work per call (tokens of a decode), for a time per item
+    item: str = ""
+    extras: Optional[Callable[[], dict]] = None   # more figures for the row (peak memory), run once after timing
 
 
 def time_median(fn: Callable[[], object], min_repeats: int = 5, budget_s: float = 0.6) -> float:
@@ -40,7 +45,8 @@ def measure_peak_gflops(threads: int, repeats: int = 7) -> float:
     return best
 
 
-def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, rounds: int = 5) -> Dict[str, float]:
+def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, rounds: int = 5,
+                     min_calls: int = 3) -> Dict[str, float]:
     """Median seconds per call for each implementation, measured in alternating
     rounds so that all of them see the same machine conditions (a shared host
     drifts by tens of percent over seconds)."""
@@ -55,7 +61,7 @@ def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, ro
             time.sleep(0.15)
             start = time.perf_counter()
             n = 0
-            while n < 3 or (time.perf_counter() - start < budget_s / rounds and n < 100):
+            while n < min_calls or (time.perf_counter() - start < budget_s / rounds and n < 100):
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
@@ -67,8 +73,10 @@ def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progre
     rows = []
     for case in cases:
         row = {"op": case.op, "shape": case.shape, "flops": case.flops, "bytes": case.bytes}
-        for name, sec in time_interleaved(case.impls, budget_s).items():
+        for name, sec in time_interleaved(case.impls, budget_s, case.rounds, case.min_calls).items():
             row[f"{name}_ms"] = sec * 1e3
+            if case.items > 1:
+                row[f"{name}_ms_per_{case.item}"] = sec * 1e3 / case.items
         t = row.get("pyfastnn_ms")
         if t:
             if case.flops:
@@ -77,9 +85,11 @@ def run_cases(cases, peak_gflops: Optional[float], budget_s: float = 0.6, progre
                     row["pct_peak"] = 100.0 * row["gflops"] / peak_gflops
             if case.bytes:
                 row["gbps"] = case.bytes / (t * 1e-3) / 1e9
-            for peer in ("numpy", "torch", "keras"):
+            for peer in ("numpy", "torch", "keras", "ort"):
                 if row.get(f"{peer}_ms"):
                     row[f"vs_{peer}"] = row[f"{peer}_ms"] / t
+        if case.extras is not None:
+            row.update(case.extras())
         rows.append(row)
         if progress:
             progress(row)

@@ -10,7 +10,7 @@ from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from .generation import as_index_array
 
-__all__ = ["activation", "ACTIVATIONS", "key_padding_mask", "causal_padding_mask", "check_ids", "merge_heads",
+__all__ = ["activation", "ACTIVATIONS", "EPILOGUES", "linear_activation", "key_padding_mask", "causal_padding_mask", "check_ids", "merge_heads",
            "split_heads", "attention", "label_array", "class_labels", "flag", "on_device_of"]
 
 
@@ -27,6 +27,19 @@ ACTIVATIONS = {
     "quick_gelu": _quick_gelu,
     "relu": F.relu, "silu": F.silu, "swish": F.silu, "tanh": F.tanh, "sigmoid": F.sigmoid,
 }
+
+
+# the activations ops.matmul applies in its epilogue, by transformers' name: a Linear followed by one of
+# these runs as one GEMM (F.linear splits it again where autograd needs the pre-activation)
+EPILOGUES = {"gelu": "gelu", "gelu_python": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+             "gelu_fast": "gelu_tanh", "relu": "relu", "silu": "silu", "swish": "silu", "tanh": "tanh",
+             "sigmoid": "sigmoid"}
+
+
+def linear_activation(linear, x, name):
+    """ACTIVATIONS[name](linear(x)), the activation fused into the Linear's GEMM where it can be."""
+    fused = EPILOGUES.get(name)
+    return linear(x, activation=fused) if fused is not None else ACTIVATIONS[name](linear(x))
 
 
 def flag(value, default):

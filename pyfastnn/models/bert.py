@@ -9,7 +9,7 @@ from .. import nn
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from ._text import (activation, attention, check_ids, class_labels, flag, key_padding_mask, label_array,
-                    merge_heads, on_device_of, split_heads)
+                    linear_activation, merge_heads, on_device_of, split_heads)
 from .configuration import ConfigError, PretrainedConfig
 from .outputs import BaseModelOutputWithPoolingAndCrossAttentions, MaskedLMOutput, SequenceClassifierOutput
 from .pretrained import PreTrainedModel
@@ -132,9 +132,10 @@ class BertIntermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = activation(config.hidden_act, "BertConfig")
+        self.hidden_act = config.hidden_act
 
     def forward(self, hidden_states):
-        return self.intermediate_act_fn(self.dense(hidden_states))
+        return linear_activation(self.dense, hidden_states, self.hidden_act)
 
 
 class BertOutput(BertSelfOutput):
@@ -309,10 +310,11 @@ class BertPredictionHeadTransform(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.transform_act_fn = activation(config.hidden_act, "BertConfig")
+        self.hidden_act = config.hidden_act
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states):
-        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+        return self.LayerNorm(linear_activation(self.dense, hidden_states, self.hidden_act))
 
 
 class BertLMPredictionHead(nn.Module):

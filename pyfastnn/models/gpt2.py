@@ -13,8 +13,8 @@ import numpy as np
 from .. import nn
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
-from ._text import (activation, attention, causal_padding_mask, check_ids, class_labels, flag, merge_heads,
-                    on_device_of, split_heads)
+from ._text import (activation, attention, causal_padding_mask, check_ids, class_labels, flag, linear_activation,
+                    merge_heads, on_device_of, split_heads)
 from .configuration import ConfigError, PretrainedConfig
 from .generation import GenerationMixin, KVCache
 from .outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
@@ -89,10 +89,12 @@ class GPT2MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, intermediate_size)
         self.c_proj = nn.Linear(intermediate_size, config.n_embd)
         self.act = activation(config.activation_function, "GPT2Config")
+        self.activation_function = config.activation_function
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, hidden_states):
-        return self.dropout(self.c_proj(self.act(self.c_fc(hidden_states))))
+        hidden = linear_activation(self.c_fc, hidden_states, self.activation_function)
+        return self.dropout(self.c_proj(hidden))
 
 
 class GPT2Block(nn.Module):

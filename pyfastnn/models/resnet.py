@@ -1,8 +1,11 @@
 """ResNet, ResNeXt and Wide ResNet with torchvision's constructors, module tree and state_dict keys, so
-torchvision checkpoints load unchanged (weights= a file or a state dict; nothing is downloaded)."""
+torchvision checkpoints load unchanged (weights= a file or a state dict; nothing is downloaded). In eval mode
+each BatchNorm runs folded into the convolution before it (nn.utils.fusion.conv_bn) when no gradient is
+wanted for them."""
 from __future__ import annotations
 
 from .. import nn
+from ..nn.utils.fusion import conv_bn
 from ._weights import documented, load_checked, vision_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -16,6 +19,16 @@ def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
 
 def conv1x1(in_planes, out_planes, stride=1):
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+def shortcut(downsample, x):
+    """The residual branch: x, or the downsample (torchvision's Sequential(conv1x1, norm), folded when it can be)."""
+    if downsample is None:
+        return x
+    if isinstance(downsample, nn.Sequential) and len(downsample) == 2 and not (
+            downsample._forward_hooks or downsample._forward_pre_hooks):
+        return conv_bn(downsample[0], downsample[1], x)
+    return downsample(x)
 
 
 class BasicBlock(nn.Module):
@@ -38,10 +51,11 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        identity = shortcut(self.downsample, x)
+        out = self.relu(conv_bn(self.conv1, self.bn1, x))
+        out = conv_bn(self.conv2, self.bn2, out)
+        out += identity                         # in place, as torchvision: no new activation-sized buffer
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -64,11 +78,12 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        identity = shortcut(self.downsample, x)
+        out = self.relu(conv_bn(self.conv1, self.bn1, x))
+        out = self.relu(conv_bn(self.conv2, self.bn2, out))
+        out = conv_bn(self.conv3, self.bn3, out)
+        out += identity                         # in place, as torchvision: no new activation-sized buffer
+        return self.relu(out)
 
 
 class ResNet(nn.Module):
@@ -136,7 +151,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(conv_bn(self.conv1, self.bn1, x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.avgpool(x).flatten(1)
         return self.fc(x)

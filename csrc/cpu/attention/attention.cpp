@@ -63,8 +63,8 @@ inline std::int64_t key_end(const AttentionShape& s, std::int64_t i_last) {
 }  // namespace
 
 template <class T>
-void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, const AttentionMask& mask, T* out,
-                       T* lse) {
+void attention_forward(const AttentionShape& s, const T* q, const RowLayout& q_at, const T* k, const RowLayout& k_at,
+                       const T* v, const RowLayout& v_at, const AttentionMask& mask, T* out, T* lse) {
   const auto& rk = rowwise_kernels<T>(active_isa());
   // One (batch, head) per task: its K^T and V tiles are packed once and
   // reused by every query block.
@@ -72,16 +72,17 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
     std::vector<T> S(kBr * kBc), acc(static_cast<std::size_t>(kBr * s.D)), m(kBr), l(kBr), alpha(kBr);
     for (std::int64_t bh = t0; bh < t1; ++bh) {
       const std::int64_t b = bh / s.H, h = bh % s.H;
-      const T* kh = k + bh * s.Nk * s.D;
-      const T* vh = v + bh * s.Nk * s.D;
-      const PrepackedB<T> kt = gemm_prepack_b<T>(s.D, s.Nk, StridedMatrix{kh, 1, s.D});  // K^T (D x Nk)
+      const T* kh = k + b * k_at.b + h * k_at.h;
+      const T* vh = v + b * v_at.b + h * v_at.h;
+      const PrepackedB<T> kt = gemm_prepack_b<T>(s.D, s.Nk, StridedMatrix{kh, 1, k_at.n});  // K^T (D x Nk)
       std::vector<PrepackedB<T>> vtiles;
       for (std::int64_t j0 = 0; j0 < s.Nk; j0 += kBc)
-        vtiles.push_back(gemm_prepack_b<T>(std::min(kBc, s.Nk - j0), s.D, StridedMatrix{vh + j0 * s.D, s.D, 1}));
+        vtiles.push_back(
+            gemm_prepack_b<T>(std::min(kBc, s.Nk - j0), s.D, StridedMatrix{vh + j0 * v_at.n, v_at.n, 1}));
       const bool kt_tiles_ok = s.D <= kt.kc;  // one k block: a key tile is a slice of kt's slivers
       for (std::int64_t i0 = 0; i0 < s.Nq; i0 += kBr) {
         const std::int64_t br = std::min(kBr, s.Nq - i0);
-        const T* qb = q + (bh * s.Nq + i0) * s.D;
+        const T* qb = q + b * q_at.b + h * q_at.h + i0 * q_at.n;
         std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
         std::fill(l.begin(), l.end(), T(0));
         std::fill(acc.begin(), acc.end(), T(0));
@@ -93,9 +94,9 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
             GemmB<T> kb;  // columns j0 .. j0+bc of the packed K^T, read in place
             kb.prepacked = &kt;
             kb.prepacked_col0 = j0;
-            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, s.D, 1}, kb, S.data(), kBc, GemmEpilogue<T>{}, 1);
+            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, q_at.n, 1}, kb, S.data(), kBc, GemmEpilogue<T>{}, 1);
           } else {
-            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, s.D, 1}, bmat(kh + j0 * s.D, 1, s.D), S.data(), kBc,
+            gemm_ex<T>(br, bc, s.D, StridedMatrix{qb, q_at.n, 1}, bmat(kh + j0 * k_at.n, 1, k_at.n), S.data(), kBc,
                        GemmEpilogue<T>{}, 1);
           }
           scale_and_mask(s, mask, b, h, i0, br, j0, bc, S.data(), kBc);
@@ -110,8 +111,8 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
           if (bc == vb.prepacked->K) {
             gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, vb, acc.data(), s.D, accumulate, 1);
           } else {  // causal cut inside the last tile: fewer keys than the packed tile
-            gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, bmat(vh + j0 * s.D, s.D, 1), acc.data(), s.D,
-                       accumulate, 1);
+            gemm_ex<T>(br, s.D, bc, StridedMatrix{S.data(), kBc, 1}, bmat(vh + j0 * v_at.n, v_at.n, 1), acc.data(),
+                       s.D, accumulate, 1);
           }
         }
         T* ob = out + (bh * s.Nq + i0) * s.D;
@@ -180,10 +181,12 @@ void attention_backward(const AttentionShape& s, const T* q, const T* k, const T
   });
 }
 
-template void attention_forward<float>(const AttentionShape&, const float*, const float*, const float*,
-                                       const AttentionMask&, float*, float*);
-template void attention_forward<double>(const AttentionShape&, const double*, const double*, const double*,
-                                        const AttentionMask&, double*, double*);
+template void attention_forward<float>(const AttentionShape&, const float*, const RowLayout&, const float*,
+                                       const RowLayout&, const float*, const RowLayout&, const AttentionMask&, float*,
+                                       float*);
+template void attention_forward<double>(const AttentionShape&, const double*, const RowLayout&, const double*,
+                                        const RowLayout&, const double*, const RowLayout&, const AttentionMask&,
+                                        double*, double*);
 template void attention_backward<float>(const AttentionShape&, const float*, const float*, const float*, const float*,
                                         const float*, const float*, const AttentionMask&, float*, float*, float*);
 template void attention_backward<double>(const AttentionShape&, const double*, const double*, const double*,

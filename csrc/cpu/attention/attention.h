@@ -23,12 +23,23 @@ struct AttentionMask {
   std::int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 };
 
-// q (B,H,Nq,D), k/v (B,H,Nk,D), out (B,H,Nq,D), lse (B,H,Nq); contiguous.
-// Rows whose keys are all masked out get out = 0 and lse = -inf.
-template <class T>
-void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, const AttentionMask& mask, T* out,
-                       T* lse);
+// Where the rows of a (B, H, N, D) operand lie: element strides between
+// batches, heads and rows; each row's D elements are contiguous. A view —
+// the filled part of a key/value cache, heads split out of a (B, N, H*D)
+// projection — is read in place.
+struct RowLayout {
+  std::int64_t b = 0, h = 0, n = 0;
+  static RowLayout contiguous(std::int64_t H, std::int64_t N, std::int64_t D) { return {H * N * D, N * D, D}; }
+};
 
+// q (B,H,Nq,D), k/v (B,H,Nk,D) laid out as q_at/k_at/v_at say; out
+// (B,H,Nq,D) and lse (B,H,Nq) contiguous. Rows whose keys are all masked out
+// get out = 0 and lse = -inf.
+template <class T>
+void attention_forward(const AttentionShape& s, const T* q, const RowLayout& q_at, const T* k, const RowLayout& k_at,
+                       const T* v, const RowLayout& v_at, const AttentionMask& mask, T* out, T* lse);
+
+// Every operand contiguous.
 template <class T>
 void attention_backward(const AttentionShape& s, const T* q, const T* k, const T* v, const T* out, const T* lse,
                         const T* grad_out, const AttentionMask& mask, T* gq, T* gk, T* gv);

@@ -1,7 +1,7 @@
-"""torch.nn.utils: gradient clipping, parameters <-> vector, and rnn helpers."""
-from . import rnn
+"""torch.nn.utils: gradient clipping, parameters <-> vector, conv + BatchNorm fusion, and rnn helpers."""
+from . import fusion, rnn
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector", "vector_to_parameters",
-           "rnn"]
+           "rnn", "fusion"]
