@@ -116,6 +116,45 @@ def _elementwise(rng):
             ops.dropout_backward(g, mask, 0.3))
 
 
+def _group_norm(rng):
+    x, w = f(rng, 6, 24, 17, 19, scale=5.0, shift=40.0), f(rng, 24)
+    y, mean, rstd = ops.group_norm(x, 4, w, f(rng, 24))
+    return (y, mean, rstd, *ops.group_norm_backward(f(rng, *x.shape), x, mean, rstd, 4, w))
+
+
+def _adaptive_pools(rng):
+    x = f(rng, 5, 12, 23, 29)
+    y, idx = ops.adaptive_max_pool2d(x, (5, 7))
+    return (ops.adaptive_avg_pool2d(x, (5, 7)), ops.adaptive_avg_pool2d_backward(f(rng, 5, 12, 5, 7), x.shape),
+            y, idx, ops.adaptive_max_pool2d_backward(f(rng, *y.shape), idx, x.shape))
+
+
+def _index_ops(rng):
+    table, x = f(rng, 50, 33), f(rng, 40, 60)
+    tokens = rng.integers(0, 50, (64, 97))
+    index = rng.integers(0, 40, (200, 60))
+    return (ops.embedding_backward(f(rng, 64, 97, 33), tokens, 50, padding_idx=3),
+            ops.scatter_add((40, 60), 0, index, f(rng, 200, 60)),
+            ops.gather(x, 0, index), ops.index_select(x, 1, rng.integers(0, 60, 77)))
+
+
+def _scans_and_orderings(rng):
+    x = np.round(f(rng, 300, 211), 1)   # many ties: a stable order must keep them in place
+    return (ops.cumsum(x, 1), ops.cumsum(x, 0, reverse=True), *ops.topk(x, 9, dim=1), *ops.sort(x, dim=0),
+            *ops.sort(x, dim=1, descending=True))
+
+
+def _gemv(rng):
+    w, b = f(rng, 1203, 317), f(rng, 1203)
+    return tuple(ops.matmul(f(rng, m, 317), w, b, trans_b=True, activation="gelu_tanh") for m in (1, 2, 3, 4))
+
+
+def _affine_warp(rng):
+    images = f(rng, 6, 37, 41, 3)
+    m = np.tile(np.array([[0.9, 0.2, 1.5], [-0.1, 1.1, -2.0]]), (6, 1, 1))
+    return (ops.affine_warp(images, m, fill_mode="reflect"), ops.affine_warp(images, m, order=0, fill_mode="wrap"))
+
+
 CASES = {
     # conv2d: every driver path; the weight gradient is the reduction across images
     "conv2d-gemm": _conv_case(8, 16, 20, 32, 3, padding=1),
@@ -142,6 +181,13 @@ CASES = {
     "matmul": _matmul,
     "optimizers": _optimizers,
     "elementwise": _elementwise,
+    # the ops merged in the PyTorch-surface and Keras rounds
+    "group_norm": _group_norm,
+    "adaptive_pools": _adaptive_pools,
+    "index_ops": _index_ops,
+    "cumsum_topk_sort": _scans_and_orderings,
+    "gemv": _gemv,
+    "affine_warp": _affine_warp,
 }
 
 
