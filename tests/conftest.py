@@ -9,6 +9,19 @@ from pyfastnn._backend import _core
 
 _LEVELS = ["scalar", "avx2", "avx512"]
 
+# The folder that holds the pyfastnn these tests import: the checkout in development, site-packages when CI
+# runs the suite against an installed wheel (the checkout then has no built extension and must not shadow it).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(pyfastnn.__file__)))
+
+
+def child_env(extra=None):
+    """os.environ plus `extra`, with PYTHONPATH leading to the pyfastnn under test, for tests that run a child
+    Python. Run such a child with cwd=PACKAGE_PARENT (or any folder without a pyfastnn/ in it): `python -c`
+    puts its working folder first on sys.path."""
+    env = dict(os.environ, **(extra or {}))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    return env
+
 
 def available_isas():
     """Every level the CPU supports, or only the one PYFASTNN_CPU_ISA forced at import."""

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from conftest import child_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -15,7 +17,7 @@ def test_keras_transfer_quick(tmp_path):
     pytest.importorskip("sklearn")
     out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "keras_transfer.py"), "--quick",
                           "--data", str(tmp_path)], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+                         env=child_env())
     assert out.returncode == 0, out.stderr[-3000:]
     assert "script 1: 3,453,121 parameters" in out.stdout
     accs = [float(a) for a in re.findall(r"test accuracy ([0-9.]+)", out.stdout)]

@@ -7,12 +7,14 @@ import sys
 
 import pytest
 
+from conftest import child_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(script, *args):
     out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), *args], capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT})
+                         text=True, timeout=600, env=child_env())
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 

@@ -13,7 +13,6 @@ MemoryError without the op).
 The crash cases run in a child interpreter, so a regression fails the test
 instead of killing pytest.
 """
-import os
 import subprocess
 import sys
 import textwrap
@@ -23,9 +22,8 @@ import pytest
 
 import pyfastnn
 from pyfastnn import nn, ops
-from conftest import assert_raises_naming
+from conftest import PACKAGE_PARENT, child_env, assert_raises_naming
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def f32(*shape):
@@ -33,9 +31,8 @@ def f32(*shape):
 
 
 def _in_child(code):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
-                         env=env, cwd=ROOT)
+                         env=child_env(), cwd=PACKAGE_PARENT)
     assert out.returncode == 0, f"child died ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
     return out.stdout
 

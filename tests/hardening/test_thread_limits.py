@@ -18,9 +18,10 @@ import textwrap
 
 import pytest
 
+from conftest import PACKAGE_PARENT, child_env
+
 import pyfastnn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # ASan reserves terabytes of address space up front; an RLIMIT_AS child cannot run under it.
 needs_plain_build = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
@@ -52,11 +53,9 @@ def limit_address_space(headroom_mib):
 
 
 def run_child(code, env=None, timeout=60):
-    full_env = dict(os.environ, **(env or {}))
-    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, full_env.get("PYTHONPATH")) if p)
     try:
         return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=timeout, env=full_env, cwd=ROOT)
+                              timeout=timeout, env=child_env(env), cwd=PACKAGE_PARENT)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the child hung ({timeout}s)\nstdout: {exc.stdout}\nstderr: {exc.stderr}")
 

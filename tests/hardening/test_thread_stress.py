@@ -14,22 +14,20 @@ child's output instead of taking pytest down; .ci/sanitize_check runs this file
 under ASan + UBSan too (the child inherits LD_PRELOAD and the options), where
 any report aborts the child.
 """
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import PACKAGE_PARENT, child_env
+
 
 
 def run_child(code, timeout=120, env=None):
-    full_env = dict(os.environ, **(env or {}))
-    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, full_env.get("PYTHONPATH")) if p)
     try:
         out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                             timeout=timeout, env=full_env, cwd=ROOT)
+                             timeout=timeout, env=child_env(env), cwd=PACKAGE_PARENT)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the child did not finish in {timeout}s (deadlock?)\nstdout: {exc.stdout}\nstderr: {exc.stderr}")
     return out

@@ -212,7 +212,7 @@ def test_tf_keras_weights_h5_files_load(tmp_path, arch):
 
 def test_layer_checkpoint_dependencies_spelling(tmp_path):
     """Keras 2.13-2.15 named the layer lists `_layer_checkpoint_dependencies`; Keras 3 reads those files too."""
-    import h5py
+    h5py = pytest.importorskip("h5py")
     pm = randomize(ARCHS["nested_shared"](pk), seed=10)
     path = tmp_path / "old.weights.h5"
     pm.save_weights(path)

@@ -12,6 +12,7 @@ def _pil():
 
 
 def _sample_photos():
+    _pil()                                           # scikit-learn decodes its sample JPEGs with Pillow
     datasets = pytest.importorskip("sklearn.datasets")
     return datasets.load_sample_images().images     # two (427, 640, 3) uint8 photographs
 

@@ -17,6 +17,7 @@ TUTORIAL = dict(rescale=1. / 255, rotation_range=40, width_shift_range=0.2, heig
 @pytest.fixture(scope="module")
 def photo():
     """A 48x40 crop of scikit-learn's china.jpg, float32 0..255."""
+    pytest.importorskip("PIL")                      # scikit-learn decodes its sample JPEGs with Pillow
     datasets = pytest.importorskip("sklearn.datasets")
     return datasets.load_sample_images().images[0][100:148, 200:240].astype(np.float32)
 

@@ -19,7 +19,8 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import PACKAGE_PARENT, child_env
+
 
 pytestmark = pytest.mark.skipif(os.environ.get("PYFASTNN_TIMING_TESTS") != "1",
                                 reason="timing test: set PYFASTNN_TIMING_TESTS=1 on a quiet machine")
@@ -69,9 +70,8 @@ def test_matmul_slows_at_most_2x_with_one_core_busy():
 
     if not shutil.which("taskset"):
         pytest.skip("needs taskset")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(_CHILD)], capture_output=True, text=True,
-                         timeout=600, env=env, cwd=ROOT)
+                         timeout=600, env=child_env(), cwd=PACKAGE_PARENT)
     assert out.returncode == 0, out.stderr[-3000:]
     med = json.loads(out.stdout.strip().splitlines()[-1])
     for n in (256, 512, 1024):
