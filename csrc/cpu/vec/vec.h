@@ -205,13 +205,17 @@ struct Vec {
   }
   static Vec select_lt(Vec a, Vec b, Vec t, Vec f) { return {a.v < b.v ? t.v : f.v}; }
   static Vec pow2n(Vec n) {
+    // n is a whole number within the exponent range (the callers clamp), or NaN when the
+    // input was NaN: casting NaN to an int is undefined, so it takes 0 here (the caller's
+    // polynomial is NaN then and carries the NaN through); the shift is done unsigned.
+    const T whole = n.v == n.v ? n.v : T(0);
     if (sizeof(T) == 4) {
-      const int32_t bits = (static_cast<int32_t>(n.v) + 127) << 23;
+      const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(whole) + 127) << 23;
       float out;
       std::memcpy(&out, &bits, 4);
       return {static_cast<T>(out)};
     }
-    const int64_t bits = (static_cast<int64_t>(n.v) + 1023) << 52;
+    const uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(whole) + 1023) << 52;
     double out;
     std::memcpy(&out, &bits, 8);
     return {static_cast<T>(out)};
