@@ -51,14 +51,25 @@ def time_interleaved(impls: Dict[str, Callable[[], object]], budget_s: float, ro
     rounds so that all of them see the same machine conditions (a shared host
     drifts by tens of percent over seconds)."""
     times: Dict[str, list] = {name: [] for name in impls}
+    first_call: Dict[str, float] = {}
     for name, fn in impls.items():
+        t0 = time.perf_counter()
         fn()  # warm-up: allocations, thread pools, caches
+        first_call[name] = time.perf_counter() - t0
     for _ in range(rounds):
         for name, fn in impls.items():
             # Let the previous library's worker threads stop spinning (OpenBLAS
             # busy-waits about 0.1 s after a call, OpenMP runtimes too), so
             # they do not steal the cores the next one is timed on.
             time.sleep(0.15)
+            # The pause lets the cores idle, and on a VM they come back slowly: the
+            # first ~50 calls of a sub-0.1 ms op ran up to 2x slow for either library.
+            # Short cases are called untimed for 20 ms first, so each library is timed
+            # on cores that are running again; long cases warm the cores themselves.
+            if first_call[name] < 2e-3:
+                warm_until = time.perf_counter() + 0.02
+                while time.perf_counter() < warm_until:
+                    fn()
             start = time.perf_counter()
             n = 0
             while n < min_calls or (time.perf_counter() - start < budget_s / rounds and n < 100):
