@@ -4,10 +4,12 @@
 #include "ops/index_ops.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/checks.h"
 #include "cpu/index/index.h"
+#include "runtime/parallel.h"
 
 namespace pyfastnn {
 namespace ops {
@@ -255,6 +257,7 @@ py::array scatter_add(const py::object& x_obj, const py::object& dim_obj, const 
   py::array src = require_array(op, "src", src_obj);
   const Elem e = require_elem(op, "src", src, true);
   py::array out;
+  const char* copy_from = nullptr;  // x's data while the copy into out is still to be made
   std::vector<std::int64_t> os;
   if (py::isinstance<py::tuple>(x_obj) || py::isinstance<py::list>(x_obj)) {
     os = parse_shape(op, "x", x_obj);
@@ -268,7 +271,15 @@ py::array scatter_add(const py::object& x_obj, const py::object& dim_obj, const 
     if (require_elem(op, "x", x, true) != e)
       raise_type_error(op, "argument 'src' must have dtype " + dtype_str(x) + " like 'x', got " + dtype_str(src));
     os = shape_of(x);
-    out = py::module_::import("numpy").attr("array")(x, py::arg("dtype") = x.dtype(), py::arg("order") = "C");
+    if (x.flags() & py::array::c_style) {
+      // Copying x is most of an out-of-place scatter_add (the index is usually far smaller than x): done
+      // below with the GIL released and split over the pool (numpy's copy is one-threaded: 34 us against
+      // 15 us for 1.6 MB on 2 threads).
+      out = py::array(x.dtype(), ssize_shape(os));
+      copy_from = static_cast<const char*>(x.data());
+    } else {
+      out = py::module_::import("numpy").attr("array")(x, py::arg("dtype") = x.dtype(), py::arg("order") = "C");
+    }
   }
   const int nd = static_cast<int>(os.size());
   const int dim = normalize_dim(op, "dim", parse_int(op, "dim", dim_obj), nd);
@@ -277,9 +288,17 @@ py::array scatter_add(const py::object& x_obj, const py::object& dim_obj, const 
     raise_value_error(op, "argument 'src' must have as many dimensions as 'x' (" + std::to_string(nd) +
                               "), got shape " + shape_str(src));
   check_index_shape(op, idx, "x", os, "src", shape_of(src), dim);
-  if (idx.size() == 0) return out;
   const std::vector<std::int64_t> dims = nd == 0 ? std::vector<std::int64_t>{1} : os;
-  check_indices(op, "index", idx, dims[dim], "dimension " + std::to_string(dim) + " of 'x'");
+  if (idx.size() != 0) check_indices(op, "index", idx, dims[dim], "dimension " + std::to_string(dim) + " of 'x'");
+  if (copy_from != nullptr) {
+    char* to = static_cast<char*>(out.mutable_data());
+    const std::int64_t bytes = static_cast<std::int64_t>(out.nbytes());
+    py::gil_scoped_release release;
+    parallel_for(bytes, std::int64_t{1} << 16, [&](std::int64_t b0, std::int64_t b1) {
+      std::memcpy(to + b0, copy_from + b0, static_cast<std::size_t>(b1 - b0));
+    });
+  }
+  if (idx.size() == 0) return out;
   std::vector<std::ptrdiff_t> st;
   src = strided(src, false, &st);
   cpu::IndexGeometry g;
