@@ -300,17 +300,9 @@ def _gpt2_train_step(lib, model, ids, torch=None):
     """One AdamW step of causal-LM training on ids (labels = the ids, shifted inside the model)."""
     if lib == "torch":
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        tids = torch.from_numpy(ids)
-
-        def step():
-            model.train()
-            loss = model(input_ids=tids, labels=tids).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss
-        return step
-    opt = optim.AdamW(model.parameters(), lr=1e-4)
+        ids = torch.from_numpy(ids)
+    else:
+        opt = optim.AdamW(model.parameters(), lr=1e-4)
 
     def step():
         model.train()

@@ -94,7 +94,27 @@ def _check_split(validation_split, subset, shuffle, seed):
                          f"subset.")
 
 
-class ImageDataset(Sequence):
+class _BatchStream(Sequence):
+    """What ImageDataset and its mapped views share: one pass per iteration, and tf.data-style take/map."""
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+        self.on_epoch_end()
+
+    # tf.data-style conveniences the tutorials call
+    def take(self, count):
+        """The first `count` batches (all with -1)."""
+        return _Mapped(self, None, count)
+
+    def map(self, fn, num_parallel_calls=None):
+        """A dataset whose batches are fn(images, labels) (fn(images) without labels)."""
+        if not callable(fn):
+            raise TypeError(f"{_WHERE}: map needs a callable, got {fn!r}")
+        return _Mapped(self, fn, -1)
+
+
+class ImageDataset(_BatchStream):
     """What image_dataset_from_directory returns: len() batches of (images float32 (B, H, W, C) in 0..255,
     labels) — int32 (B,) for label_mode 'int', float32 one-hot (B, K) for 'categorical', float32 (B, 1) for
     'binary', images only for None; single samples when batch_size is None. ``class_names`` and
@@ -179,22 +199,6 @@ class ImageDataset(Sequence):
         self._epoch += 1
         self._order = self._make_order()
 
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
-
-    # tf.data-style conveniences the tutorials call
-    def take(self, count):
-        """The first `count` batches (all with -1)."""
-        return _Mapped(self, None, count)
-
-    def map(self, fn, num_parallel_calls=None):
-        """A dataset whose batches are fn(images, labels) (fn(images) without labels)."""
-        if not callable(fn):
-            raise TypeError(f"{_WHERE}: map needs a callable, got {fn!r}")
-        return _Mapped(self, fn, -1)
-
     def cache(self, filename=""):
         """Keeps decoded, resized images in memory after their first load."""
         if self._cache is None:
@@ -216,7 +220,7 @@ class ImageDataset(Sequence):
                 f"classes {self.class_names}>")
 
 
-class _Mapped(Sequence):
+class _Mapped(_BatchStream):
     """A view of a dataset: at most `count` batches, each passed through fn."""
 
     def __init__(self, base, fn, count):
@@ -243,16 +247,6 @@ class _Mapped(Sequence):
         if hasattr(self._base, "on_epoch_end"):
             self._base.on_epoch_end()
 
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
-
-    def take(self, count):
-        return _Mapped(self, None, count)
-
-    def map(self, fn, num_parallel_calls=None):
-        return _Mapped(self, fn, -1)
 
     def cache(self, filename=""):
         return self
